@@ -1,0 +1,56 @@
+//! losskit-core: PyTorch's loss functions as pure-Rust kernels.
+//!
+//! No napi here: every function takes slices and plain values, validates what
+//! it reads, and fills caller-provided outputs. Value and gradient come from the
+//! same pass. See `SPEC.md` for the public semantics these kernels implement.
+
+mod buffers;
+pub mod broadcast;
+pub mod cross_entropy;
+mod error;
+pub mod elementwise;
+mod index;
+pub mod nll;
+pub mod par;
+pub mod softmax;
+
+pub use buffers::{GradOutput, InputGrad};
+pub use error::{Error, ErrorKind, Result};
+pub use index::Index;
+pub use losskit_math::Real;
+
+/// How per-element losses are reduced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// No reduction: one loss per sample/element.
+    None,
+    /// The (weighted) mean, with PyTorch's denominator.
+    Mean,
+    /// The sum.
+    Sum,
+    /// KL divergence only: the sum divided by the input's first dimension.
+    BatchMean,
+}
+
+/// An input of shape `(N, C, D)` as seen by the class-dimension losses:
+/// `n` samples, `c` classes at stride `d`, `d` = the product of the extra dims
+/// (1 for `(N, C)`; `n` = 1 for an unbatched `(C)` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n: usize,
+    pub c: usize,
+    pub d: usize,
+}
+
+impl Dims {
+    /// Number of elements of the input.
+    #[must_use]
+    pub fn numel(self) -> usize {
+        self.n * self.c * self.d
+    }
+    /// Number of positions (samples × extra dims): the loss's element count.
+    #[must_use]
+    pub fn positions(self) -> usize {
+        self.n * self.d
+    }
+}

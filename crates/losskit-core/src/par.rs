@@ -1,0 +1,126 @@
+//! Deterministic data parallelism.
+//!
+//! Work is cut into chunks whose size depends only on the input's size, never on
+//! the number of threads; every chunk returns its partial sums and the caller adds
+//! them in chunk order. The result is therefore bit-identical for any thread count
+//! (see rayon-rs/rayon#663 for why a plain parallel `sum` is not).
+
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// Inputs smaller than this many elements run on the calling thread: waking the
+/// pool costs more than it saves.
+pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// Elements per chunk (rounded to whole rows). Large enough to amortise
+/// scheduling, small enough to balance two to dozens of cores.
+pub const CHUNK_ELEMS: usize = 1 << 15;
+
+struct PoolState {
+    threads: usize,
+    pool: Option<Arc<ThreadPool>>,
+}
+
+fn state() -> &'static RwLock<PoolState> {
+    static STATE: OnceLock<RwLock<PoolState>> = OnceLock::new();
+    STATE.get_or_init(|| {
+        let threads = std::env::var("LOSSKIT_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or_else(default_threads);
+        RwLock::new(PoolState { threads, pool: None })
+    })
+}
+
+/// The machine's available parallelism.
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Sets the number of threads used by large inputs (1 = calling thread only).
+pub fn set_num_threads(n: usize) {
+    let n = n.max(1);
+    let mut st = state().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if st.threads != n {
+        st.threads = n;
+        st.pool = None;
+    }
+}
+
+/// The number of threads used by large inputs.
+#[must_use]
+pub fn num_threads() -> usize {
+    state().read().unwrap_or_else(std::sync::PoisonError::into_inner).threads
+}
+
+fn pool() -> Option<Arc<ThreadPool>> {
+    {
+        let st = state().read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.threads <= 1 {
+            return None;
+        }
+        if let Some(p) = &st.pool {
+            return Some(Arc::clone(p));
+        }
+    }
+    let mut st = state().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if st.threads <= 1 {
+        return None;
+    }
+    if st.pool.is_none() {
+        let built = ThreadPoolBuilder::new()
+            .num_threads(st.threads)
+            .thread_name(|i| format!("losskit-{i}"))
+            .build()
+            .ok()
+            .map(Arc::new);
+        st.pool = built;
+    }
+    st.pool.clone()
+}
+
+/// Splits `n_items` items (each `item_elems` elements of work) into fixed chunks
+/// and maps `f(start, end)` over them, in parallel when the input is large.
+/// Results come back in chunk order.
+pub fn map_chunks<R, F>(n_items: usize, item_elems: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize, usize) -> R + Sync + Send,
+{
+    if n_items == 0 {
+        return Vec::new();
+    }
+    let per = (CHUNK_ELEMS / item_elems.max(1)).max(1);
+    let n_chunks = n_items.div_ceil(per);
+    let run = |c: usize| {
+        let s = c * per;
+        f(s, (s + per).min(n_items))
+    };
+    let total = n_items.saturating_mul(item_elems.max(1));
+    if n_chunks > 1 && total >= PARALLEL_THRESHOLD {
+        if let Some(p) = pool() {
+            return p.install(|| (0..n_chunks).into_par_iter().map(run).collect());
+        }
+    }
+    (0..n_chunks).map(run).collect()
+}
+
+/// A raw pointer that may cross threads. Chunks write disjoint ranges.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+// SAFETY: used only to write disjoint index ranges from different chunks.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    #[inline(always)]
+    pub(crate) fn ptr(self) -> *mut T {
+        self.0
+    }
+}
+

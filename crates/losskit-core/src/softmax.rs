@@ -1,0 +1,140 @@
+//! `log_softmax`, `softmax` and the categorical `entropy` along one dimension
+//! of a row-major tensor viewed as `(outer, C, inner)`.
+
+use crate::error::{check_len, Error, Result};
+use crate::elementwise::fmt_num;
+use crate::par::{map_chunks, SendPtr};
+use crate::Real;
+use losskit_math::rows;
+
+/// `(outer, C, inner)`: the reduced dimension has length `c` and stride `inner`.
+#[derive(Clone, Copy, Debug)]
+pub struct Axis {
+    pub outer: usize,
+    pub c: usize,
+    pub inner: usize,
+}
+
+impl Axis {
+    fn numel(self) -> usize {
+        self.outer * self.c * self.inner
+    }
+    fn lines(self) -> usize {
+        self.outer * self.inner
+    }
+    fn base(self, l: usize) -> usize {
+        (l / self.inner) * self.c * self.inner + l % self.inner
+    }
+}
+
+fn row_stats<T: Real>(x: &[T], a: Axis, base: usize) -> (T, f64) {
+    if a.inner == 1 {
+        let row = &x[base..base + a.c];
+        let m = rows::max(row);
+        (m, rows::sum_exp(row, m))
+    } else {
+        let mut m = T::NEG_INFINITY;
+        for k in 0..a.c {
+            m = m.max_nn(x[base + k * a.inner]);
+        }
+        let mut s = 0.0;
+        for k in 0..a.c {
+            s += (x[base + k * a.inner] - m).exp().to_f64();
+        }
+        (m, s)
+    }
+}
+
+fn map_lines<T: Real>(x: &[T], a: Axis, out: &mut [T], log: bool) -> Result<()> {
+    check_len("input", x.len(), a.numel())?;
+    check_len("out", out.len(), a.numel())?;
+    let op = SendPtr(out.as_mut_ptr());
+    map_chunks(a.lines(), a.c, |s, e| {
+        for l in s..e {
+            let base = a.base(l);
+            let (m, sum) = row_stats(x, a, base);
+            let ln_s = T::from_f64(sum.ln());
+            let inv = T::from_f64(1.0 / sum);
+            for k in 0..a.c {
+                let i = base + k * a.inner;
+                let v = x[i] - m;
+                let r = if log { v - ln_s } else { v.exp() * inv };
+                // SAFETY: i < numel = out.len(); lines of different chunks are disjoint.
+                unsafe { *op.ptr().add(i) = r };
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `torch.log_softmax(x, dim)`: `(x - max) - ln(sum(exp(x - max)))`.
+///
+/// # Errors
+/// If the buffers do not match `a`.
+pub fn log_softmax<T: Real>(x: &[T], a: Axis, out: &mut [T]) -> Result<()> {
+    map_lines(x, a, out, true)
+}
+
+/// `torch.softmax(x, dim)`: `exp(x - max) / sum(exp(x - max))`.
+///
+/// # Errors
+/// If the buffers do not match `a`.
+pub fn softmax<T: Real>(x: &[T], a: Axis, out: &mut [T]) -> Result<()> {
+    map_lines(x, a, out, false)
+}
+
+/// `Categorical(probs).entropy()` along the axis: probabilities are normalised
+/// by their sum, and `ln` is taken of `clamp(q, eps, 1 - eps)` with the dtype's
+/// machine epsilon, as `torch.distributions` does. `out` has `outer·inner`
+/// elements.
+///
+/// # Errors
+/// A probability that is negative, NaN or infinite, or a line summing to 0.
+pub fn entropy<T: Real>(p: &[T], a: Axis, out: &mut [T]) -> Result<()> {
+    check_len("probs", p.len(), a.numel())?;
+    check_len("out", out.len(), a.lines())?;
+    if let Some(i) = p.iter().position(|v| {
+        let v = v.to_f64();
+        !(v >= 0.0 && v.is_finite())
+    }) {
+        return Err(Error::range(format!(
+            "probs[{i}] = {} is out of range: probabilities must be finite and non-negative",
+            fmt_num(p[i].to_f64())
+        )));
+    }
+    for l in 0..a.lines() {
+        let base = a.base(l);
+        let s: f64 = (0..a.c).map(|k| p[base + k * a.inner].to_f64()).sum();
+        if s <= 0.0 {
+            return Err(Error::range(format!(
+                "probs: the probabilities along dim sum to 0 (line {l}); they must have a positive sum"
+            )));
+        }
+    }
+    let op = SendPtr(out.as_mut_ptr());
+    let (lo, hi) = (T::EPSILON, T::ONE - T::EPSILON);
+    map_chunks(a.lines(), a.c, |s, e| {
+        for l in s..e {
+            let base = a.base(l);
+            let mut sum = T::ZERO;
+            for k in 0..a.c {
+                sum = sum + p[base + k * a.inner];
+            }
+            let mut h = 0.0f64;
+            for k in 0..a.c {
+                let q = p[base + k * a.inner] / sum;
+                let qc = if q < lo {
+                    lo
+                } else if q > hi {
+                    hi
+                } else {
+                    q
+                };
+                h -= (qc.ln() * q).to_f64();
+            }
+            // SAFETY: l < lines = out.len(); chunks are disjoint.
+            unsafe { *op.ptr().add(l) = T::from_f64(h) };
+        }
+    });
+    Ok(())
+}
