@@ -9,38 +9,98 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Native binary cross entropy. Internal: use `index.ts`. */
+/** r" Native binary cross entropy. Internal: use `index.ts`. */
 export declare function binaryCrossEntropy(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
 
-/** Native binary cross entropy with logits. Internal: use `index.ts`. */
+/**
+ * r" Native binary cross entropy. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function binaryCrossEntropyAsync(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+
+/** r" Native binary cross entropy with logits. Internal: use `index.ts`. */
 export declare function binaryCrossEntropyWithLogits(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, posWeight: unknown | undefined | null, posWeightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
 
-/** Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
+/**
+ * r" Native binary cross entropy with logits. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, posWeight: unknown | undefined | null, posWeightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+
+/** r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function crossEntropy(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, labelSmoothing: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
 
-/** Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
+/**
+ * r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, labelSmoothing: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+
+/** r" Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function entropy(input: unknown, outer: number, c: number, inner: number, out: unknown): void
+
+/**
+ * r" Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function entropyAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
 /** The number of threads used for large inputs. */
 export declare function getNumThreads(): number
 
-/** Native KL divergence. Internal: use `index.ts`. */
+/** r" Native KL divergence. Internal: use `index.ts`. */
 export declare function klDiv(input: unknown, target: unknown, shape: Array<number>, logTarget: boolean, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
 
-/** Native logit. Internal: use `index.ts`. */
+/**
+ * r" Native KL divergence. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function klDivAsync(input: unknown, target: unknown, shape: Array<number>, logTarget: boolean, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+
+/** r" Native logit. Internal: use `index.ts`. */
 export declare function logit(input: unknown, eps: number | undefined | null, out: unknown): void
 
-/** Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
+/**
+ * r" Native logit. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function logitAsync(input: unknown, eps: number | undefined | null, out: unknown): Promise<unknown>
+
+/** r" Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function logSoftmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
-/** Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
+/**
+ * r" Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+
+/** r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function nllLoss(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+
+/**
+ * r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
 
 /** Sets the number of threads used for large inputs. */
 export declare function setNumThreads(n: number): void
 
-/** Native sigmoid. Internal: use `index.ts`. */
+/** r" Native sigmoid. Internal: use `index.ts`. */
 export declare function sigmoid(input: unknown, out: unknown): void
 
-/** Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
+/**
+ * r" Native sigmoid. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function sigmoidAsync(input: unknown, out: unknown): Promise<unknown>
+
+/** r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function softmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
+
+/**
+ * r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+ *  Runs on a libuv worker thread; the inputs must be private copies.
+ */
+export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>

@@ -288,6 +288,86 @@ function product(s: readonly number[], from = 0, to = s.length): number {
 }
 
 // ---------------------------------------------------------------------------
+// Sync and async execution
+// ---------------------------------------------------------------------------
+
+type Result = number | Tensor | WithGrad<number | Tensor, FloatArray> | Promise<unknown>
+type Mode = 0 | 1
+const SYNC: Mode = 0
+const ASYNC: Mode = 1
+type NativeAsync = { [K in keyof typeof native]: K extends `${string}Async` ? K : never }[keyof typeof native]
+
+/** Elements copied per event-loop turn when staging async inputs (4–8 MB). */
+const STAGE_CHUNK = 1 << 20
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * A private copy of `src`, made in slices with an event-loop turn between them
+ * so that a huge input does not block the loop. The async kernels read only
+ * such copies: whatever the caller does to its buffers meanwhile (writes,
+ * transfers, resizes), native code never touches memory it does not own.
+ */
+async function stage<A extends FloatArray | IndexArray>(fn: string, src: A): Promise<A> {
+  const n = src.length
+  const dst = new (src.constructor as new (n: number) => A)(n)
+  for (let i = 0; i < n; i += STAGE_CHUNK) {
+    if (src.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', 'an input buffer was detached or resized during the call')
+    ;(dst as Float64Array).set((src as Float64Array).subarray(i, i + STAGE_CHUNK), i)
+    if (i + STAGE_CHUNK < n) await turn()
+  }
+  return dst
+}
+
+/** Copies a private result into the caller's `out`/`gradOut`, in slices. */
+async function unstage(fn: string, name: string, src: FloatArray, dst: FloatArray): Promise<void> {
+  const n = src.length
+  for (let i = 0; i < n; i += STAGE_CHUNK) {
+    if (dst.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${name} was detached or resized during the call`)
+    dst.set(src.subarray(i, i + STAGE_CHUNK), i)
+    if (i + STAGE_CHUNK < n) await turn()
+  }
+}
+
+/**
+ * Runs a native `…Async` entry over private copies of the inputs (argument
+ * indices `ins`) and private outputs (`outI`, `gradI`), then copies the
+ * outputs into the caller's buffers when it supplied them.
+ */
+async function runAsync(
+  name: NativeAsync,
+  args: unknown[],
+  ins: number[],
+  outI: number,
+  gradI: number,
+  o: Record<string, unknown>,
+  finish: (v: number, out: FloatArray | undefined, grad: FloatArray | undefined) => Result,
+): Promise<unknown> {
+  const fn = name.slice(0, -5)
+  for (const i of ins) {
+    const a = args[i]
+    if (ArrayBuffer.isView(a)) args[i] = await stage(fn, a as FloatArray)
+  }
+  const userOut = outI >= 0 && args[outI] !== undefined && args[outI] === o.out ? (args[outI] as FloatArray) : undefined
+  const userGrad = gradI >= 0 && args[gradI] !== undefined && args[gradI] === o.gradOut ? (args[gradI] as FloatArray) : undefined
+  if (userOut) args[outI] = new (userOut.constructor as new (n: number) => FloatArray)(userOut.length)
+  if (userGrad) args[gradI] = new (userGrad.constructor as new (n: number) => FloatArray)(userGrad.length)
+  const call = native[name] as (...a: unknown[]) => Promise<number>
+  const v = await call(...args)
+  let out = outI >= 0 ? (args[outI] as FloatArray | undefined) : undefined
+  let grad = gradI >= 0 ? (args[gradI] as FloatArray | undefined) : undefined
+  if (userOut && out) {
+    await unstage(fn, 'out', out, userOut)
+    out = userOut
+  }
+  if (userGrad && grad) {
+    await unstage(fn, 'gradOut', grad, userGrad)
+    grad = userGrad
+  }
+  return finish(v, out, grad)
+}
+
+// ---------------------------------------------------------------------------
 // Class-dimension losses: cross entropy and NLL
 // ---------------------------------------------------------------------------
 
@@ -326,7 +406,8 @@ function classLoss(
   parsed: ClassParsed<FloatArray> | undefined,
   withGrad: boolean,
   gradOutput: unknown,
-): number | Tensor | WithGrad<number | Tensor, FloatArray> {
+  mode: Mode = SYNC,
+): Result {
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const p = parsed ?? parseClassOptions(fn, o, x.data, !nll)
   if (p.weight !== undefined && p.weight.constructor !== x.data.constructor) {
@@ -378,11 +459,21 @@ function classLoss(
     ;[gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, lossShape)
     grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
   }
+  const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result => {
+    const loss: number | Tensor = none ? (batched ? { data: out as FloatArray, shape: lossShape } : (out as FloatArray)[0]) : v
+    return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
+  }
+  if (mode === ASYNC) {
+    const args = nll
+      ? [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad]
+      : [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad]
+    const k = args.length
+    return runAsync(nll ? 'nllLossAsync' : 'crossEntropyAsync', args, [0, 1, 3, k - 3], k - 2, k - 1, o, finish)
+  }
   const v = nll
     ? native.nllLoss(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad)
     : native.crossEntropy(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad)
-  const loss: number | Tensor = none ? (batched ? { data: out as FloatArray, shape: lossShape } : (out as FloatArray)[0]) : v
-  return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
+  return finish(v, out, grad)
 }
 
 /**
@@ -476,11 +567,8 @@ function optionsOf(fn: string, o: unknown): Record<string, unknown> {
 // Elementwise losses: KL divergence and the binary cross entropies
 // ---------------------------------------------------------------------------
 
-const enum Elem {
-  Kl,
-  Bce,
-  BceLogits,
-}
+const Elem = { Kl: 0, Bce: 1, BceLogits: 2 } as const
+type Elem = (typeof Elem)[keyof typeof Elem]
 
 function operand(fn: string, name: string, v: unknown, like: FloatArray): T<FloatArray> | undefined {
   if (v === undefined) return undefined
@@ -495,7 +583,8 @@ function elemLoss(
   o: Record<string, unknown>,
   withGrad: boolean,
   gradOutput: unknown,
-): number | Tensor | WithGrad<number | Tensor, FloatArray> {
+  mode: Mode = SYNC,
+): Result {
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const t = floatTensor(fn, 'target', target, x.data)
   const s = x.shape
@@ -512,33 +601,38 @@ function elemLoss(
     ;[gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, s)
     grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
   }
-  let v: number
+  const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result => {
+    const loss: number | Tensor = none ? (s.length === 0 ? (out as FloatArray)[0] : { data: out as FloatArray, shape: s }) : v
+    return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
+  }
+  let args: unknown[]
+  let name: NativeAsync
   if (which === Elem.Kl) {
-    v = native.klDiv(x.data, t.data, s as number[], boolOpt(fn, 'logTarget', o.logTarget, false), reduction, gs, ga, out, grad)
+    const logTarget = boolOpt(fn, 'logTarget', o.logTarget, false)
+    if (mode === SYNC) return finish(native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad), out, grad)
+    args = [x.data, t.data, s, logTarget, reduction, gs, ga, out, grad]
+    name = 'klDivAsync'
   } else {
     const w = operand(fn, 'weight', o.weight, x.data)
+    const ws = w?.shape as number[] | undefined
     if (which === Elem.Bce) {
-      v = native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, w?.shape as number[] | undefined, reduction, gs, ga, out, grad)
+      if (mode === SYNC) return finish(native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad), out, grad)
+      args = [x.data, t.data, s, w?.data, ws, reduction, gs, ga, out, grad]
+      name = 'binaryCrossEntropyAsync'
     } else {
       const pw = operand(fn, 'posWeight', o.posWeight, x.data)
-      v = native.binaryCrossEntropyWithLogits(
-        x.data,
-        t.data,
-        s as number[],
-        w?.data,
-        w?.shape as number[] | undefined,
-        pw?.data,
-        pw?.shape as number[] | undefined,
-        reduction,
-        gs,
-        ga,
-        out,
-        grad,
-      )
+      const pws = pw?.shape as number[] | undefined
+      if (mode === SYNC) {
+        const v = native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad)
+        return finish(v, out, grad)
+      }
+      args = [x.data, t.data, s, w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad]
+      name = 'binaryCrossEntropyWithLogitsAsync'
     }
   }
-  const loss: number | Tensor = none ? (s.length === 0 ? (out as FloatArray)[0] : { data: out as FloatArray, shape: s }) : v
-  return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
+  const k = args.length
+  const ins = which === Elem.Kl ? [0, 1, k - 3] : which === Elem.Bce ? [0, 1, 3, k - 3] : [0, 1, 3, 5, k - 3]
+  return runAsync(name, args, ins, k - 2, k - 1, o, finish)
 }
 
 /**
@@ -791,15 +885,17 @@ function axisOf(fn: string, shape: readonly number[], dimOpt: unknown): [number,
   return [k, product(shape, 0, k), shape[k], product(shape, k + 1)]
 }
 
-function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input: unknown, o: unknown): number | Tensor {
+function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input: unknown, o: unknown, mode: Mode = SYNC): Result {
   const opts = options(fn, o)
   const x = floatTensor<FloatArray>(fn, op === 'entropy' ? 'probs' : 'input', input)
   const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
   const reduce = op === 'entropy'
   const shape = reduce ? x.shape.filter((_, i) => i !== k) : x.shape
   const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length)
+  const finish = (_v: number, r: FloatArray | undefined): Result => (shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape })
+  if (mode === ASYNC) return runAsync(`${op}Async`, [x.data, outer, c, inner, out], [0], 4, -1, opts, finish)
   native[op](x.data, outer, c, inner, out)
-  return shape.length === 0 ? out[0] : { data: out, shape }
+  return finish(0, out)
 }
 
 /**
@@ -850,17 +946,20 @@ export interface LogitOptions<A extends FloatArray> extends OutOptions<A> {
   eps?: number
 }
 
-function unary(fn: string, input: unknown, o: unknown, logit: boolean): number | Tensor {
+function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mode = SYNC): Result {
   const opts = options(fn, o)
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
+  const finish = (_v: number, r: FloatArray | undefined): Result => (x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape })
   if (logit) {
     const eps = opts.eps === undefined ? undefined : numberOpt(fn, 'eps', opts.eps, 0)
+    if (mode === ASYNC) return runAsync('logitAsync', [x.data, eps, out], [0], 2, -1, opts, finish)
     native.logit(x.data, eps, out)
   } else {
+    if (mode === ASYNC) return runAsync('sigmoidAsync', [x.data, out], [0], 1, -1, opts, finish)
     native.sigmoid(x.data, out)
   }
-  return x.shape.length === 0 ? out[0] : { data: out, shape: x.shape }
+  return finish(0, out)
 }
 
 /** `torch.sigmoid`: `1 / (1 + exp(−x))`. */
@@ -907,3 +1006,6 @@ export function setNumThreads(n: number): void {
 export function getNumThreads(): number {
   return native.getNumThreads()
 }
+
+/** @internal The shared implementation behind `losskit/async`. */
+export const __impl = { classLoss, elemLoss, axisHelper, unary, options, Elem, ASYNC } as const

@@ -247,8 +247,11 @@ pub fn cross_entropy_index<T: Real, I: Index>(
     let ii = o.ignore_index;
     let weight = o.weight;
 
+    // Per chunk: (sum of the NLL terms, sum of the smoothing terms). PyTorch
+    // reduces the two separately and then mixes them, so that for instance a
+    // 0/0 NLL mean stays NaN even when the smoothing mean is infinite.
     let parts = map_chunks(dims.positions(), c, |s, e| {
-        let mut acc = 0.0f64;
+        let (mut acc_nll, mut acc_smooth) = (0.0f64, 0.0f64);
         for p in s..e {
             let (base, stride) = position(dims, p);
             let t = target[p].to_i64();
@@ -258,39 +261,43 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             // SAFETY: position() stays within dims, whose numel was checked.
             let (m, sum) = unsafe { stats(x, base, stride, c) };
             let ln_s = sum.ln();
-            let mut loss = 0.0f64;
+            let (mut nll, mut smooth) = (0.0f64, 0.0f64);
             let mut w_t = 0.0f64;
             if !ignored {
                 w_t = weight.map_or(1.0, |w| w[tu].to_f64());
                 // SAFETY: tu < c was checked by scan_targets.
                 let x_t = unsafe { x.x(base + tu * stride) };
-                let nll = (m - x_t).to_f64() + ln_s;
-                loss = if eps > 0.0 { (1.0 - eps) * w_t * nll } else { w_t * nll };
+                nll = w_t * ((m - x_t).to_f64() + ln_s);
                 if eps > 0.0 {
                     // -sum_c w_c * logp_c, with logp_c = (x_c - m) - ln_s.
-                    let mut sm = 0.0f64;
                     for k in 0..c {
                         let wk = weight.map_or(1.0, |w| w[k].to_f64());
                         // SAFETY: in bounds.
                         let xk = unsafe { x.x(base + k * stride) };
-                        sm += wk * ((m - xk).to_f64() + ln_s);
+                        smooth += wk * ((m - xk).to_f64() + ln_s);
                     }
-                    loss += smooth_b * sm;
                 }
             }
             match reduction {
                 Reduction::None => {
                     if let Some(op) = out_ptr {
+                        let loss = if eps > 0.0 { (1.0 - eps) * nll + smooth_b * smooth } else { nll };
                         // SAFETY: p < positions = out.len(); chunks are disjoint.
                         unsafe { *op.ptr().add(p) = T::from_f64(loss) };
                     }
                 }
-                _ => acc += loss,
+                _ => {
+                    acc_nll += nll;
+                    acc_smooth += smooth;
+                }
             }
             if x.has_grad() {
-                // d/dx_k = scale * [ a (p_k - [k=t]) + b (W p_k - w_k) ]
+                // d/dx_k = scale * [ a (p_k - [k=t]) + b (W p_k - w_k) ], p_k = e_k / sum.
+                // An ignored position has an upstream gradient of exactly 0, which
+                // PyTorch's log-softmax backward turns into 0·p_k: NaN when the row
+                // holds NaN or +inf, 0 otherwise.
                 let (a_coef, b_coef, nll_fix) = if ignored {
-                    (0.0, 0.0, 0.0)
+                    (0.0 * sum, 0.0, 0.0)
                 } else {
                     let scale = scale_for(reduction, &gout, denom, p);
                     let a = if eps > 0.0 { (1.0 - eps) * w_t } else { w_t };
@@ -308,9 +315,16 @@ pub fn cross_entropy_index<T: Real, I: Index>(
                 }
             }
         }
-        acc
+        (acc_nll, acc_smooth)
     });
-    Ok(finish(reduction, &parts, denom))
+    let nll_total: f64 = parts.iter().map(|p| p.0).sum();
+    let smooth_total: f64 = parts.iter().map(|p| p.1).sum();
+    let (nll_r, smooth_r) = match reduction {
+        Reduction::Mean => (nll_total / denom, smooth_total / denom),
+        Reduction::Sum => (nll_total, smooth_total),
+        _ => return Ok(f64::NAN),
+    };
+    Ok(if eps > 0.0 { (1.0 - eps) * nll_r + smooth_b * smooth_r } else { nll_r })
 }
 
 /// Cross entropy with class-probability targets of the input's shape.

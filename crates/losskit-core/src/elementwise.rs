@@ -182,6 +182,10 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// PyTorch's `constexpr float EPSILON = 1e-12` (`Loss.cpp`): a float32 constant,
+/// so in double precision it is 9.999999960041972e-13.
+const BCE_EPSILON: f64 = 1e-12_f32 as f64;
+
 /// `F.binary_cross_entropy(input, target, weight, reduction)`.
 ///
 /// `-w·(t·max(ln x, -100) + (1-t)·max(ln(1-x), -100))`; the gradient
@@ -209,7 +213,7 @@ pub fn binary_cross_entropy<T: Real>(
         let w = weight.map_or(1.0, |w| w.data[offs[0]].to_f64());
         // PyTorch: log clamped at -100 so that x = 0 or 1 gives a finite loss.
         let l = (t - 1.0) * (-xi).ln_1p().max(-100.0) - t * xi.ln().max(-100.0);
-        let dl = (xi - t) / ((1.0 - xi) * xi).max(1e-12);
+        let dl = (xi - t) / ((1.0 - xi) * xi).max(BCE_EPSILON);
         (w * l, w * dl)
     }))
 }

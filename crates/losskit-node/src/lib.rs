@@ -110,167 +110,45 @@ fn floats<'a, T: Float>(
     Ok(unsafe { Floats { weight: weight.map(|w| w.slice::<T>()), out: io.out.map(|o| o.slice_mut::<T>()), gout } })
 }
 
-struct ClassArgs<'a> {
-    input: View,
-    target: Option<View>,
-    target_scalar: f64,
-    weight: Option<View>,
-    ignore_index: f64,
-    reduction: u32,
-    label_smoothing: f64,
-    dims: Dims,
-    gout: Option<View>,
-    gout_scalar: f64,
-    io: Io,
-    _m: std::marker::PhantomData<&'a ()>,
+/// One fully parsed native call: raw views of the arguments plus scalars. It
+/// runs on the calling thread (sync API) or on a libuv worker (async API, over
+/// private copies of the inputs made by the TypeScript layer).
+enum Call {
+    Class {
+        nll: bool,
+        input: View,
+        target: Option<View>,
+        target_scalar: f64,
+        weight: Option<View>,
+        ignore_index: f64,
+        reduction: u32,
+        label_smoothing: f64,
+        dims: Dims,
+        gout: Option<View>,
+        gout_scalar: f64,
+        io: Io,
+    },
+    Elem {
+        which: Elem,
+        shape: Vec<usize>,
+        input: View,
+        target: View,
+        weight: Option<(View, Vec<usize>)>,
+        pos_weight: Option<(View, Vec<usize>)>,
+        reduction: u32,
+        gout: Option<View>,
+        gout_scalar: f64,
+        io: Io,
+    },
+    Axis { op: AxisOp, input: View, out: View, axis: Axis },
+    Unary { logit: bool, eps: Option<f64>, input: View, out: View },
 }
 
-#[allow(clippy::cast_possible_truncation)]
-fn class_loss<T: Float>(a: &ClassArgs<'_>, nll_only: bool) -> Res<f64> {
-    expect::<T>(&a.input, "input")?;
-    let f = floats::<T>(&a.io, a.weight.as_ref(), a.gout.as_ref(), a.gout_scalar)?;
-    // SAFETY: kinds checked; aliasing checked by the caller.
-    let x = unsafe { a.io.input_grad::<T>(&a.input)? };
-    let o = ClassOptions {
-        weight: f.weight,
-        ignore_index: a.ignore_index as i64,
-        reduction: reduction(a.reduction, false)?,
-        label_smoothing: a.label_smoothing,
-    };
-    let scalar_target;
-    match &a.target {
-        None => {
-            scalar_target = [a.target_scalar as i64];
-            if nll_only {
-                nll::nll_loss(a.dims, &x, &scalar_target, &o, f.gout, f.out)
-            } else {
-                cross_entropy_index(a.dims, &x, &scalar_target, &o, f.gout, f.out)
-            }
-        }
-        // SAFETY (all arms): kinds checked by the match; targets are read-only.
-        Some(t) => match t.kind {
-            Kind::I32 if nll_only => nll::nll_loss(a.dims, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
-            Kind::I64 if nll_only => nll::nll_loss(a.dims, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
-            Kind::I32 => cross_entropy_index(a.dims, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
-            Kind::I64 => cross_entropy_index(a.dims, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
-            k if k == T::KIND && !nll_only => cross_entropy_prob(a.dims, &x, unsafe { t.slice::<T>() }, &o, f.gout, f.out),
-            k => Err(Error::type_(format!(
-                "target must be an Int32Array or BigInt64Array of class indices{}, got {}",
-                if nll_only { "" } else { " or class probabilities of the input's type" },
-                k.js_name()
-            ))),
-        },
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn class_entry(
-    env: &Env,
-    name: &str,
-    nll_only: bool,
-    input: Unknown<'_>,
-    target: Option<Unknown<'_>>,
-    target_scalar: f64,
-    weight: Option<Unknown<'_>>,
-    ignore_index: f64,
-    reduction: u32,
-    label_smoothing: f64,
-    n: f64,
-    c: f64,
-    d: f64,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    let name = if grad_out.is_some() { format!("{name}WithGrad") } else { name.to_string() };
-    guard(env, &name, || {
-        let input = View::of(&input, "input")?;
-        let target = View::opt(target.as_ref(), "target")?;
-        let weight = View::opt(weight.as_ref(), "weight")?;
-        let gout = View::opt(grad_output.as_ref(), "gradOutput")?;
-        let mut reads = Vec::new();
-        if let Some(t) = target {
-            reads.push(("target", t));
-        }
-        if let Some(w) = weight {
-            reads.push(("weight", w));
-        }
-        if let Some(g) = gout {
-            reads.push(("gradOutput", g));
-        }
-        let io = Io { reads, out: View::opt(out.as_ref(), "out")?, grad: View::opt(grad_out.as_ref(), "gradOut")? };
-        io.check_aliasing(&input)?;
-        let a = ClassArgs {
-            input,
-            target,
-            target_scalar,
-            weight,
-            ignore_index,
-            reduction,
-            label_smoothing,
-            dims: Dims { n: size(n, "N")?, c: size(c, "C")?, d: size(d, "D")? },
-            gout,
-            gout_scalar: grad_output_scalar,
-            io,
-            _m: std::marker::PhantomData,
-        };
-        match input.kind {
-            Kind::F32 => class_loss::<f32>(&a, nll_only),
-            Kind::F64 => class_loss::<f64>(&a, nll_only),
-            _ => Err(not_float(&input, "input")),
-        }
-    })
-}
-
-/// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
-#[napi(js_name = "crossEntropy")]
-pub fn cross_entropy(
-    env: Env,
-    input: Unknown<'_>,
-    target: Option<Unknown<'_>>,
-    target_scalar: f64,
-    weight: Option<Unknown<'_>>,
-    ignore_index: f64,
-    reduction: u32,
-    label_smoothing: f64,
-    n: f64,
-    c: f64,
-    d: f64,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    class_entry(
-        &env, "crossEntropy", false, input, target, target_scalar, weight, ignore_index, reduction,
-        label_smoothing, n, c, d, grad_output_scalar, grad_output, out, grad_out,
-    )
-}
-
-/// Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
-#[napi(js_name = "nllLoss")]
-pub fn nll_loss(
-    env: Env,
-    input: Unknown<'_>,
-    target: Option<Unknown<'_>>,
-    target_scalar: f64,
-    weight: Option<Unknown<'_>>,
-    ignore_index: f64,
-    reduction: u32,
-    n: f64,
-    c: f64,
-    d: f64,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    class_entry(
-        &env, "nllLoss", true, input, target, target_scalar, weight, ignore_index, reduction, 0.0, n,
-        c, d, grad_output_scalar, grad_output, out, grad_out,
-    )
-}
+// SAFETY: a Call holds raw pointers into typed arrays. The sync API runs it on
+// the JS thread during the call; the async API only builds Calls over private
+// buffers that the TypeScript layer keeps alive and unreachable until the
+// promise settles.
+unsafe impl Send for Call {}
 
 /// Which elementwise loss.
 #[derive(Clone, Copy)]
@@ -278,182 +156,6 @@ enum Elem {
     Kl { log_target: bool },
     Bce,
     BceLogits,
-}
-
-struct ElemArgs<'a> {
-    shape: Vec<usize>,
-    input: View,
-    target: View,
-    weight: Option<(View, Vec<usize>)>,
-    pos_weight: Option<(View, Vec<usize>)>,
-    reduction: u32,
-    gout: Option<View>,
-    gout_scalar: f64,
-    io: Io,
-    _m: std::marker::PhantomData<&'a ()>,
-}
-
-fn elem_loss<T: Float>(a: &ElemArgs<'_>, which: Elem) -> Res<f64> {
-    expect::<T>(&a.input, "input")?;
-    expect::<T>(&a.target, "target")?;
-    let f = floats::<T>(&a.io, None, a.gout.as_ref(), a.gout_scalar)?;
-    let operand = |o: &Option<(View, Vec<usize>)>, name: &str| -> Res<Option<Operand<'_, T>>> {
-        match o {
-            None => Ok(None),
-            Some((v, s)) => {
-                expect::<T>(v, name)?;
-                // SAFETY: kind checked; read-only, outputs do not overlap it.
-                Ok(Some(Operand::new(name, unsafe { v.slice::<T>() }, s, &a.shape)?))
-            }
-        }
-    };
-    let w = operand(&a.weight, "weight")?;
-    let pw = operand(&a.pos_weight, "posWeight")?;
-    // SAFETY: kinds checked; aliasing checked by the caller.
-    let x = unsafe { a.io.input_grad::<T>(&a.input)? };
-    // SAFETY: kind checked; read-only.
-    let t = unsafe { a.target.slice::<T>() };
-    match which {
-        Elem::Kl { log_target } => {
-            elementwise::kl_div(&a.shape, &x, t, log_target, reduction(a.reduction, true)?, f.gout, f.out)
-        }
-        Elem::Bce => elementwise::binary_cross_entropy(
-            &a.shape, &x, t, w.as_ref(), reduction(a.reduction, false)?, f.gout, f.out,
-        ),
-        Elem::BceLogits => elementwise::binary_cross_entropy_with_logits(
-            &a.shape, &x, t, w.as_ref(), pw.as_ref(), reduction(a.reduction, false)?, f.gout, f.out,
-        ),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn elem_entry(
-    env: &Env,
-    name: &str,
-    which: Elem,
-    input: Unknown<'_>,
-    target: Unknown<'_>,
-    shape: Vec<f64>,
-    weight: Option<Unknown<'_>>,
-    weight_shape: Option<Vec<f64>>,
-    pos_weight: Option<Unknown<'_>>,
-    pos_weight_shape: Option<Vec<f64>>,
-    reduction: u32,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    let name = if grad_out.is_some() { format!("{name}WithGrad") } else { name.to_string() };
-    guard(env, &name, || {
-        let input = View::of(&input, "input")?;
-        let target = View::of(&target, "target")?;
-        let mut reads = vec![("target", target)];
-        let mut operand = |v: Option<Unknown<'_>>, s: Option<Vec<f64>>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
-            match v {
-                None => Ok(None),
-                Some(v) => {
-                    let view = View::of(&v, n)?;
-                    reads.push((n, view));
-                    let s = match s {
-                        Some(s) => shape_of(&s, n)?,
-                        None => vec![view.len],
-                    };
-                    Ok(Some((view, s)))
-                }
-            }
-        };
-        let weight = operand(weight, weight_shape, "weight")?;
-        let pos_weight = operand(pos_weight, pos_weight_shape, "posWeight")?;
-        let gout = View::opt(grad_output.as_ref(), "gradOutput")?;
-        if let Some(g) = gout {
-            reads.push(("gradOutput", g));
-        }
-        let io = Io { reads, out: View::opt(out.as_ref(), "out")?, grad: View::opt(grad_out.as_ref(), "gradOut")? };
-        io.check_aliasing(&input)?;
-        let a = ElemArgs {
-            shape: shape_of(&shape, "shape")?,
-            input,
-            target,
-            weight,
-            pos_weight,
-            reduction,
-            gout,
-            gout_scalar: grad_output_scalar,
-            io,
-            _m: std::marker::PhantomData,
-        };
-        match input.kind {
-            Kind::F32 => elem_loss::<f32>(&a, which),
-            Kind::F64 => elem_loss::<f64>(&a, which),
-            _ => Err(not_float(&input, "input")),
-        }
-    })
-}
-
-/// Native KL divergence. Internal: use `index.ts`.
-#[napi(js_name = "klDiv")]
-pub fn kl_div(
-    env: Env,
-    input: Unknown<'_>,
-    target: Unknown<'_>,
-    shape: Vec<f64>,
-    log_target: bool,
-    reduction: u32,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    elem_entry(
-        &env, "klDiv", Elem::Kl { log_target }, input, target, shape, None, None, None, None,
-        reduction, grad_output_scalar, grad_output, out, grad_out,
-    )
-}
-
-/// Native binary cross entropy. Internal: use `index.ts`.
-#[napi(js_name = "binaryCrossEntropy")]
-pub fn binary_cross_entropy(
-    env: Env,
-    input: Unknown<'_>,
-    target: Unknown<'_>,
-    shape: Vec<f64>,
-    weight: Option<Unknown<'_>>,
-    weight_shape: Option<Vec<f64>>,
-    reduction: u32,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    elem_entry(
-        &env, "binaryCrossEntropy", Elem::Bce, input, target, shape, weight, weight_shape, None, None,
-        reduction, grad_output_scalar, grad_output, out, grad_out,
-    )
-}
-
-/// Native binary cross entropy with logits. Internal: use `index.ts`.
-#[napi(js_name = "binaryCrossEntropyWithLogits")]
-pub fn binary_cross_entropy_with_logits(
-    env: Env,
-    input: Unknown<'_>,
-    target: Unknown<'_>,
-    shape: Vec<f64>,
-    weight: Option<Unknown<'_>>,
-    weight_shape: Option<Vec<f64>>,
-    pos_weight: Option<Unknown<'_>>,
-    pos_weight_shape: Option<Vec<f64>>,
-    reduction: u32,
-    grad_output_scalar: f64,
-    grad_output: Option<Unknown<'_>>,
-    out: Option<Unknown<'_>>,
-    grad_out: Option<Unknown<'_>>,
-) -> napi::Result<f64> {
-    elem_entry(
-        &env, "binaryCrossEntropyWithLogits", Elem::BceLogits, input, target, shape, weight,
-        weight_shape, pos_weight, pos_weight_shape, reduction, grad_output_scalar, grad_output, out,
-        grad_out,
-    )
 }
 
 /// Which axis helper.
@@ -464,82 +166,450 @@ enum AxisOp {
     Entropy,
 }
 
-fn axis_entry(env: &Env, name: &str, op: AxisOp, input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>) -> napi::Result<()> {
-    guard(env, name, || {
-        let x = View::of(&input, "input")?;
-        let o = View::of(&out, "out")?;
-        let io = Io { reads: vec![], out: Some(o), grad: None };
-        io.check_aliasing(&x)?;
-        let a = Axis { outer: size(outer, "outer")?, c: size(c, "C")?, inner: size(inner, "inner")? };
-        fn run<T: Float>(x: &View, o: &View, a: Axis, op: AxisOp) -> Res<()> {
-            expect::<T>(x, "input")?;
-            expect::<T>(o, "out")?;
-            // SAFETY: kinds checked; no overlap.
-            let (xs, os) = unsafe { (x.slice::<T>(), o.slice_mut::<T>()) };
-            match op {
-                AxisOp::LogSoftmax => softmax::log_softmax(xs, a, os),
-                AxisOp::Softmax => softmax::softmax(xs, a, os),
-                AxisOp::Entropy => softmax::entropy(xs, a, os),
+impl Call {
+    fn run(&self) -> Res<f64> {
+        match self {
+            Self::Class { input, .. } | Self::Elem { input, .. } => match input.kind {
+                Kind::F32 => self.run_loss::<f32>(),
+                Kind::F64 => self.run_loss::<f64>(),
+                _ => Err(not_float(input, "input")),
+            },
+            Self::Axis { input, .. } | Self::Unary { input, .. } => match input.kind {
+                Kind::F32 => self.run_helper::<f32>().map(|()| f64::NAN),
+                Kind::F64 => self.run_helper::<f64>().map(|()| f64::NAN),
+                _ => Err(not_float(input, "input")),
+            },
+        }
+    }
+
+    #[allow(clippy::cast_possible_truncation)]
+    fn run_loss<T: Float>(&self) -> Res<f64> {
+        match self {
+            Self::Class {
+                nll,
+                input,
+                target,
+                target_scalar,
+                weight,
+                ignore_index,
+                reduction: r,
+                label_smoothing,
+                dims,
+                gout,
+                gout_scalar,
+                io,
+            } => {
+                let nll = *nll;
+                expect::<T>(input, "input")?;
+                let f = floats::<T>(io, weight.as_ref(), gout.as_ref(), *gout_scalar)?;
+                // SAFETY: kinds checked; aliasing checked when the call was parsed.
+                let x = unsafe { io.input_grad::<T>(input)? };
+                let o = ClassOptions {
+                    weight: f.weight,
+                    ignore_index: *ignore_index as i64,
+                    reduction: reduction(*r, false)?,
+                    label_smoothing: *label_smoothing,
+                };
+                let d = *dims;
+                match target {
+                    None => {
+                        let t = [*target_scalar as i64];
+                        if nll {
+                            nll::nll_loss(d, &x, &t, &o, f.gout, f.out)
+                        } else {
+                            cross_entropy_index(d, &x, &t, &o, f.gout, f.out)
+                        }
+                    }
+                    // SAFETY (all arms): kinds checked by the match; targets are read-only.
+                    Some(t) => match t.kind {
+                        Kind::I32 if nll => nll::nll_loss(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
+                        Kind::I64 if nll => nll::nll_loss(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
+                        Kind::I32 => cross_entropy_index(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
+                        Kind::I64 => cross_entropy_index(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
+                        k if k == T::KIND && !nll => {
+                            cross_entropy_prob(d, &x, unsafe { t.slice::<T>() }, &o, f.gout, f.out)
+                        }
+                        k => Err(Error::type_(format!(
+                            "target must be an Int32Array or BigInt64Array of class indices{}, got {}",
+                            if nll { "" } else { " or class probabilities of the input's type" },
+                            k.js_name()
+                        ))),
+                    },
+                }
+            }
+            Self::Elem { which, shape, input, target, weight, pos_weight, reduction: r, gout, gout_scalar, io } => {
+                expect::<T>(input, "input")?;
+                expect::<T>(target, "target")?;
+                let f = floats::<T>(io, None, gout.as_ref(), *gout_scalar)?;
+                let operand = |o: &Option<(View, Vec<usize>)>, name: &str| -> Res<Option<Operand<'_, T>>> {
+                    match o {
+                        None => Ok(None),
+                        Some((v, s)) => {
+                            expect::<T>(v, name)?;
+                            // SAFETY: kind checked; read-only, outputs do not overlap it.
+                            Ok(Some(Operand::new(name, unsafe { v.slice::<T>() }, s, shape)?))
+                        }
+                    }
+                };
+                let w = operand(weight, "weight")?;
+                let pw = operand(pos_weight, "posWeight")?;
+                // SAFETY: kinds checked; aliasing checked when parsed.
+                let x = unsafe { io.input_grad::<T>(input)? };
+                // SAFETY: kind checked; read-only.
+                let t = unsafe { target.slice::<T>() };
+                match *which {
+                    Elem::Kl { log_target } => {
+                        elementwise::kl_div(shape, &x, t, log_target, reduction(*r, true)?, f.gout, f.out)
+                    }
+                    Elem::Bce => elementwise::binary_cross_entropy(
+                        shape,
+                        &x,
+                        t,
+                        w.as_ref(),
+                        reduction(*r, false)?,
+                        f.gout,
+                        f.out,
+                    ),
+                    Elem::BceLogits => elementwise::binary_cross_entropy_with_logits(
+                        shape,
+                        &x,
+                        t,
+                        w.as_ref(),
+                        pw.as_ref(),
+                        reduction(*r, false)?,
+                        f.gout,
+                        f.out,
+                    ),
+                }
+            }
+            _ => unreachable!("run_loss on a helper call"),
+        }
+    }
+
+    fn run_helper<T: Float>(&self) -> Res<()> {
+        let (input, out) = match self {
+            Self::Axis { input, out, .. } | Self::Unary { input, out, .. } => (input, out),
+            _ => unreachable!("run_helper on a loss call"),
+        };
+        expect::<T>(input, "input")?;
+        expect::<T>(out, "out")?;
+        // SAFETY: kinds checked; no overlap (checked when parsed).
+        let (xs, os) = unsafe { (input.slice::<T>(), out.slice_mut::<T>()) };
+        match self {
+            Self::Axis { op: AxisOp::LogSoftmax, axis, .. } => softmax::log_softmax(xs, *axis, os),
+            Self::Axis { op: AxisOp::Softmax, axis, .. } => softmax::softmax(xs, *axis, os),
+            Self::Axis { op: AxisOp::Entropy, axis, .. } => softmax::entropy(xs, *axis, os),
+            Self::Unary { logit: true, eps, .. } => elementwise::logit(xs, *eps, os),
+            Self::Unary { logit: false, .. } => elementwise::sigmoid(xs, os),
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn io_of(reads: Vec<(&'static str, View)>, out: Option<&Unknown<'_>>, grad: Option<&Unknown<'_>>, input: &View) -> Res<Io> {
+    let io = Io { reads, out: View::opt(out, "out")?, grad: View::opt(grad, "gradOut")? };
+    io.check_aliasing(input)?;
+    Ok(io)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn class_call(
+    nll: bool,
+    input: &Unknown<'_>,
+    target: Option<&Unknown<'_>>,
+    target_scalar: f64,
+    weight: Option<&Unknown<'_>>,
+    ignore_index: f64,
+    reduction: u32,
+    label_smoothing: f64,
+    n: f64,
+    c: f64,
+    d: f64,
+    gout_scalar: f64,
+    grad_output: Option<&Unknown<'_>>,
+    out: Option<&Unknown<'_>>,
+    grad_out: Option<&Unknown<'_>>,
+) -> Res<Call> {
+    let input = View::of(input, "input")?;
+    let target = View::opt(target, "target")?;
+    let weight = View::opt(weight, "weight")?;
+    let gout = View::opt(grad_output, "gradOutput")?;
+    let mut reads = Vec::new();
+    for (name, v) in [("target", target), ("weight", weight), ("gradOutput", gout)] {
+        if let Some(v) = v {
+            reads.push((name, v));
+        }
+    }
+    let io = io_of(reads, out, grad_out, &input)?;
+    Ok(Call::Class {
+        nll,
+        input,
+        target,
+        target_scalar,
+        weight,
+        ignore_index,
+        reduction,
+        label_smoothing,
+        dims: Dims { n: size(n, "N")?, c: size(c, "C")?, d: size(d, "D")? },
+        gout,
+        gout_scalar,
+        io,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn elem_call(
+    which: Elem,
+    input: &Unknown<'_>,
+    target: &Unknown<'_>,
+    shape: &[f64],
+    weight: Option<&Unknown<'_>>,
+    weight_shape: Option<&[f64]>,
+    pos_weight: Option<&Unknown<'_>>,
+    pos_weight_shape: Option<&[f64]>,
+    reduction: u32,
+    gout_scalar: f64,
+    grad_output: Option<&Unknown<'_>>,
+    out: Option<&Unknown<'_>>,
+    grad_out: Option<&Unknown<'_>>,
+) -> Res<Call> {
+    let input = View::of(input, "input")?;
+    let target = View::of(target, "target")?;
+    let mut reads = vec![("target", target)];
+    let mut operand = |v: Option<&Unknown<'_>>, s: Option<&[f64]>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
+        match v {
+            None => Ok(None),
+            Some(v) => {
+                let view = View::of(v, n)?;
+                reads.push((n, view));
+                let s = match s {
+                    Some(s) => shape_of(s, n)?,
+                    None => vec![view.len],
+                };
+                Ok(Some((view, s)))
             }
         }
-        match x.kind {
-            Kind::F32 => run::<f32>(&x, &o, a, op),
-            Kind::F64 => run::<f64>(&x, &o, a, op),
-            _ => Err(not_float(&x, "input")),
-        }
+    };
+    let weight = operand(weight, weight_shape, "weight")?;
+    let pos_weight = operand(pos_weight, pos_weight_shape, "posWeight")?;
+    let gout = View::opt(grad_output, "gradOutput")?;
+    if let Some(g) = gout {
+        reads.push(("gradOutput", g));
+    }
+    let io = io_of(reads, out, grad_out, &input)?;
+    Ok(Call::Elem {
+        which,
+        shape: shape_of(shape, "shape")?,
+        input,
+        target,
+        weight,
+        pos_weight,
+        reduction,
+        gout,
+        gout_scalar,
+        io,
     })
 }
 
-/// Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-#[napi(js_name = "logSoftmax")]
-pub fn log_softmax(env: Env, input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>) -> napi::Result<()> {
-    axis_entry(&env, "logSoftmax", AxisOp::LogSoftmax, input, outer, c, inner, out)
+fn helper_io(input: &Unknown<'_>, out: &Unknown<'_>) -> Res<(View, View)> {
+    let x = View::of(input, "input")?;
+    let o = View::of(out, "out")?;
+    io_of(vec![], Some(out), None, &x)?;
+    Ok((x, o))
 }
 
-/// Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-#[napi(js_name = "softmax")]
-pub fn softmax_fn(env: Env, input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>) -> napi::Result<()> {
-    axis_entry(&env, "softmax", AxisOp::Softmax, input, outer, c, inner, out)
+fn axis_call(op: AxisOp, input: &Unknown<'_>, outer: f64, c: f64, inner: f64, out: &Unknown<'_>) -> Res<Call> {
+    let (input, out) = helper_io(input, out)?;
+    let axis = Axis { outer: size(outer, "outer")?, c: size(c, "C")?, inner: size(inner, "inner")? };
+    Ok(Call::Axis { op, input, out, axis })
 }
 
-/// Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
-#[napi(js_name = "entropy")]
-pub fn entropy(env: Env, input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>) -> napi::Result<()> {
-    axis_entry(&env, "entropy", AxisOp::Entropy, input, outer, c, inner, out)
+fn unary_call(logit: bool, input: &Unknown<'_>, eps: Option<f64>, out: &Unknown<'_>) -> Res<Call> {
+    let (input, out) = helper_io(input, out)?;
+    Ok(Call::Unary { logit, eps, input, out })
 }
 
-fn unary_entry(env: &Env, name: &str, input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>, logit: bool) -> napi::Result<()> {
-    guard(env, name, || {
-        let x = View::of(&input, "input")?;
-        let o = View::of(&out, "out")?;
-        let io = Io { reads: vec![], out: Some(o), grad: None };
-        io.check_aliasing(&x)?;
-        fn run<T: Float>(x: &View, o: &View, eps: Option<f64>, logit: bool) -> Res<()> {
-            expect::<T>(x, "input")?;
-            expect::<T>(o, "out")?;
-            // SAFETY: kinds checked; no overlap.
-            let (xs, os) = unsafe { (x.slice::<T>(), o.slice_mut::<T>()) };
-            if logit { elementwise::logit(xs, eps, os) } else { elementwise::sigmoid(xs, os) }
+/// Runs a parsed call now, on the JS thread.
+fn run_sync(env: &Env, name: &str, call: impl FnOnce() -> Res<Call>) -> napi::Result<f64> {
+    guard(env, name, || call()?.run())
+}
+
+/// The async API's task: the same [`Call::run`], on a libuv worker thread.
+pub struct CallTask {
+    name: String,
+    call: Option<Call>,
+    error: Option<Error>,
+}
+
+impl Task for CallTask {
+    type Output = f64;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<f64> {
+        let Some(call) = self.call.take() else {
+            return Err(napi::Error::new(Status::GenericFailure, format!("{}: already run", self.name)));
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.run())) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let msg = format!("{}: {}", self.name, e.message);
+                self.error = Some(e);
+                Err(napi::Error::new(Status::GenericFailure, msg))
+            }
+            Err(_) => Err(napi::Error::new(Status::GenericFailure, format!("{}: internal error", self.name))),
         }
-        match x.kind {
-            Kind::F32 => run::<f32>(&x, &o, eps, logit),
-            Kind::F64 => run::<f64>(&x, &o, eps, logit),
-            _ => Err(not_float(&x, "input")),
+    }
+
+    fn resolve(&mut self, _env: Env, output: f64) -> napi::Result<f64> {
+        Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<f64> {
+        let Some(e) = self.error.take() else { return Err(err) };
+        let msg = format!("{}: {}", self.name, e.message);
+        let base = napi::Error::new(e.kind.code(), msg);
+        // SAFETY: env is the live environment of this completion callback.
+        let value = unsafe {
+            match e.kind {
+                ErrorKind::OutOfRange => JsRangeError::from(base).into_value(env.raw()),
+                _ => JsTypeError::from(base).into_value(env.raw()),
+            }
+        };
+        // SAFETY: value was just created in env.
+        Err(napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) }))
+    }
+}
+
+fn task(name: &str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTask>> {
+    match call {
+        Ok(call) => Ok(AsyncTask::new(CallTask { name: name.to_string(), call: Some(call), error: None })),
+        Err(e) => Err(throw(env, name, &e)),
+    }
+}
+
+fn grad_name(base: &str, grad_out: Option<&Unknown<'_>>) -> String {
+    if grad_out.is_some() { format!("{base}WithGrad") } else { base.to_string() }
+}
+
+/// Declares the sync and async native entries of one operation: both parse
+/// their arguments with the same function and run the same [`Call`].
+macro_rules! entries {
+    (
+        $(#[$doc:meta])*
+        $sync:ident, $async_:ident, $js:literal, $js_async:literal, $name:expr, ret $ret:ty, map $map:expr,
+        ($($arg:ident : $ty:ty),* $(,)?) => $build:expr
+    ) => {
+        $(#[$doc])*
+        #[napi(js_name = $js)]
+        pub fn $sync(env: Env, $($arg: $ty),*) -> napi::Result<$ret> {
+            let name = $name;
+            run_sync(&env, &name, || $build).map($map)
         }
-    })
+
+        $(#[$doc])*
+        /// Runs on a libuv worker thread; the inputs must be private copies.
+        #[napi(js_name = $js_async)]
+        pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<AsyncTask<CallTask>> {
+            let name = $name;
+            task(&name, $build, &env)
+        }
+    };
 }
 
-/// Native sigmoid. Internal: use `index.ts`.
-#[napi(js_name = "sigmoid")]
-pub fn sigmoid(env: Env, input: Unknown<'_>, out: Unknown<'_>) -> napi::Result<()> {
-    unary_entry(&env, "sigmoid", input, None, out, false)
-}
+entries!(
+    /// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
+    cross_entropy, cross_entropy_async, "crossEntropy", "crossEntropyAsync",
+    grad_name("crossEntropy", grad_out.as_ref()), ret f64, map |v| v,
+    (input: Unknown<'_>, target: Option<Unknown<'_>>, target_scalar: f64, weight: Option<Unknown<'_>>,
+     ignore_index: f64, reduction: u32, label_smoothing: f64, n: f64, c: f64, d: f64,
+     grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
+     grad_out: Option<Unknown<'_>>)
+    => class_call(false, &input, target.as_ref(), target_scalar, weight.as_ref(), ignore_index,
+        reduction, label_smoothing, n, c, d, grad_output_scalar, grad_output.as_ref(), out.as_ref(),
+        grad_out.as_ref())
+);
 
-/// Native logit. Internal: use `index.ts`.
-#[napi(js_name = "logit")]
-pub fn logit(env: Env, input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>) -> napi::Result<()> {
-    unary_entry(&env, "logit", input, eps, out, true)
-}
+entries!(
+    /// Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
+    nll_loss, nll_loss_async, "nllLoss", "nllLossAsync",
+    grad_name("nllLoss", grad_out.as_ref()), ret f64, map |v| v,
+    (input: Unknown<'_>, target: Option<Unknown<'_>>, target_scalar: f64, weight: Option<Unknown<'_>>,
+     ignore_index: f64, reduction: u32, n: f64, c: f64, d: f64, grad_output_scalar: f64,
+     grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>)
+    => class_call(true, &input, target.as_ref(), target_scalar, weight.as_ref(), ignore_index,
+        reduction, 0.0, n, c, d, grad_output_scalar, grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
+);
+
+entries!(
+    /// Native KL divergence. Internal: use `index.ts`.
+    kl_div, kl_div_async, "klDiv", "klDivAsync",
+    grad_name("klDiv", grad_out.as_ref()), ret f64, map |v| v,
+    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, log_target: bool, reduction: u32,
+     grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
+     grad_out: Option<Unknown<'_>>)
+    => elem_call(Elem::Kl { log_target }, &input, &target, &shape, None, None, None, None, reduction,
+        grad_output_scalar, grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
+);
+
+entries!(
+    /// Native binary cross entropy. Internal: use `index.ts`.
+    binary_cross_entropy, binary_cross_entropy_async, "binaryCrossEntropy", "binaryCrossEntropyAsync",
+    grad_name("binaryCrossEntropy", grad_out.as_ref()), ret f64, map |v| v,
+    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
+     weight_shape: Option<Vec<f64>>, reduction: u32, grad_output_scalar: f64,
+     grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>)
+    => elem_call(Elem::Bce, &input, &target, &shape, weight.as_ref(), weight_shape.as_deref(), None,
+        None, reduction, grad_output_scalar, grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
+);
+
+entries!(
+    /// Native binary cross entropy with logits. Internal: use `index.ts`.
+    binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_async,
+    "binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsAsync",
+    grad_name("binaryCrossEntropyWithLogits", grad_out.as_ref()), ret f64, map |v| v,
+    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
+     weight_shape: Option<Vec<f64>>, pos_weight: Option<Unknown<'_>>, pos_weight_shape: Option<Vec<f64>>,
+     reduction: u32, grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
+     grad_out: Option<Unknown<'_>>)
+    => elem_call(Elem::BceLogits, &input, &target, &shape, weight.as_ref(), weight_shape.as_deref(),
+        pos_weight.as_ref(), pos_weight_shape.as_deref(), reduction, grad_output_scalar,
+        grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
+);
+
+entries!(
+    /// Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+    log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", "logSoftmax".to_string(), ret (), map |_| (),
+    (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
+    => axis_call(AxisOp::LogSoftmax, &input, outer, c, inner, &out)
+);
+
+entries!(
+    /// Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+    softmax_fn, softmax_async, "softmax", "softmaxAsync", "softmax".to_string(), ret (), map |_| (),
+    (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
+    => axis_call(AxisOp::Softmax, &input, outer, c, inner, &out)
+);
+
+entries!(
+    /// Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
+    entropy, entropy_async, "entropy", "entropyAsync", "entropy".to_string(), ret (), map |_| (),
+    (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
+    => axis_call(AxisOp::Entropy, &input, outer, c, inner, &out)
+);
+
+entries!(
+    /// Native sigmoid. Internal: use `index.ts`.
+    sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", "sigmoid".to_string(), ret (), map |_| (),
+    (input: Unknown<'_>, out: Unknown<'_>)
+    => unary_call(false, &input, None, &out)
+);
+
+entries!(
+    /// Native logit. Internal: use `index.ts`.
+    logit, logit_async, "logit", "logitAsync", "logit".to_string(), ret (), map |_| (),
+    (input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>)
+    => unary_call(true, &input, eps, &out)
+);
 
 /// Sets the number of threads used for large inputs.
 #[napi(js_name = "setNumThreads")]

@@ -1,0 +1,212 @@
+/**
+ * `losskit/async`: the functional API of `losskit`, each function returning a
+ * Promise. The kernels run on libuv's worker threads (the same Rust compute
+ * path as the sync API), so the event loop stays responsive during a large
+ * batch.
+ *
+ * Inputs are staged first: copied, on the event loop, in 4–8 MB slices with a
+ * loop turn between slices, into private buffers that native code then reads
+ * off the main thread. Outputs are computed into private buffers and copied
+ * into `out`/`gradOut` (when given) the same way. The cost is one extra copy of
+ * every input and supplied output (memory-bandwidth bound: about 1 ms per
+ * 10 MB here); the gain is that nothing the caller does during the await —
+ * writing to, transferring (detaching) or resizing a buffer — can make native
+ * code touch memory it does not own. A buffer detached or resized while it is
+ * being staged or written back rejects the promise with a `TypeError`
+ * (`ERR_INVALID_ARG_VALUE`); writes made during the await are simply not seen.
+ *
+ * Validation errors reject the promise with the same error classes and codes
+ * as the sync API.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropyWithGrad } from 'losskit/async'
+ * const { loss, grad } = await crossEntropyWithGrad(logits, targets)
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+import {
+  __impl,
+  type BCEOptions,
+  type BCEWithLogitsOptions,
+  type ClassTarget,
+  type CrossEntropyOptions,
+  type DimOptions,
+  type FloatArray,
+  type GradOptions,
+  type IndexTarget,
+  type KLDivOptions,
+  type LogitOptions,
+  type NLLLossOptions,
+  type OutOptions,
+  type Tensor,
+  type TensorLike,
+  type WithGrad,
+} from './index'
+
+export type * from './index'
+
+const { classLoss, elemLoss, axisHelper, unary, options, Elem, ASYNC } = __impl
+
+type NoneOpt = { reduction: 'none' }
+type ScalarOpt = { reduction?: 'mean' | 'sum' }
+type KlScalarOpt = { reduction?: 'mean' | 'sum' | 'batchmean' }
+
+function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
+  const opts = options(fn, o)
+  return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
+}
+
+function elem(fn: string, which: (typeof Elem)[keyof typeof Elem], input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
+  const opts = options(fn, o)
+  return elemLoss(fn, which, input, target, opts, grad, opts.gradOutput, ASYNC) as Promise<never>
+}
+
+/** Async {@link import('./index').crossEntropy}. */
+export async function crossEntropy<A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Promise<number>
+export async function crossEntropy<A extends FloatArray>(input: Tensor<A>, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Promise<Tensor<A>>
+export async function crossEntropy<A extends FloatArray>(input: TensorLike<A>, target: ClassTarget<A>, options?: CrossEntropyOptions<A> & ScalarOpt): Promise<number>
+export async function crossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return cls('crossEntropy', false, input, target, options, false)
+}
+
+/** Async {@link import('./index').crossEntropyWithGrad}. */
+export async function crossEntropyWithGrad<A extends FloatArray>(
+  input: Tensor<A>,
+  target: ClassTarget<A>,
+  options: CrossEntropyOptions<A> & GradOptions<A> & NoneOpt,
+): Promise<WithGrad<Tensor<A>, A>>
+export async function crossEntropyWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: ClassTarget<A>,
+  options?: CrossEntropyOptions<A> & GradOptions<A> & ScalarOpt,
+): Promise<WithGrad<number, A>>
+export async function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return cls('crossEntropyWithGrad', false, input, target, options, true)
+}
+
+/** Async {@link import('./index').nllLoss}. */
+export async function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Promise<number>
+export async function nllLoss<A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Promise<Tensor<A>>
+export async function nllLoss<A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): Promise<number>
+export async function nllLoss(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return cls('nllLoss', true, input, target, options, false)
+}
+
+/** Async {@link import('./index').nllLossWithGrad}. */
+export async function nllLossWithGrad<A extends FloatArray>(
+  input: Tensor<A>,
+  target: IndexTarget,
+  options: NLLLossOptions<A> & GradOptions<A> & NoneOpt,
+): Promise<WithGrad<Tensor<A>, A>>
+export async function nllLossWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: IndexTarget,
+  options?: NLLLossOptions<A> & GradOptions<A> & ScalarOpt,
+): Promise<WithGrad<number, A>>
+export async function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return cls('nllLossWithGrad', true, input, target, options, true)
+}
+
+/** Async {@link import('./index').klDiv}. */
+export async function klDiv<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: KLDivOptions<A> & NoneOpt): Promise<Tensor<A>>
+export async function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A> & KlScalarOpt): Promise<number>
+export async function klDiv(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('klDiv', Elem.Kl, input, target, options, false)
+}
+
+/** Async {@link import('./index').klDivWithGrad}. */
+export async function klDivWithGrad<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: KLDivOptions<A> & GradOptions<A> & NoneOpt,
+): Promise<WithGrad<Tensor<A>, A>>
+export async function klDivWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: KLDivOptions<A> & GradOptions<A> & KlScalarOpt,
+): Promise<WithGrad<number, A>>
+export async function klDivWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('klDivWithGrad', Elem.Kl, input, target, options, true)
+}
+
+/** Async {@link import('./index').binaryCrossEntropy}. */
+export async function binaryCrossEntropy<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: BCEOptions<A> & NoneOpt): Promise<Tensor<A>>
+export async function binaryCrossEntropy<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: BCEOptions<A> & ScalarOpt): Promise<number>
+export async function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('binaryCrossEntropy', Elem.Bce, input, target, options, false)
+}
+
+/** Async {@link import('./index').binaryCrossEntropyWithGrad}. */
+export async function binaryCrossEntropyWithGrad<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: BCEOptions<A> & GradOptions<A> & NoneOpt,
+): Promise<WithGrad<Tensor<A>, A>>
+export async function binaryCrossEntropyWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEOptions<A> & GradOptions<A> & ScalarOpt,
+): Promise<WithGrad<number, A>>
+export async function binaryCrossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('binaryCrossEntropyWithGrad', Elem.Bce, input, target, options, true)
+}
+
+/** Async {@link import('./index').binaryCrossEntropyWithLogits}. */
+export async function binaryCrossEntropyWithLogits<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: BCEWithLogitsOptions<A> & NoneOpt,
+): Promise<Tensor<A>>
+export async function binaryCrossEntropyWithLogits<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEWithLogitsOptions<A> & ScalarOpt,
+): Promise<number>
+export async function binaryCrossEntropyWithLogits(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('binaryCrossEntropyWithLogits', Elem.BceLogits, input, target, options, false)
+}
+
+/** Async {@link import('./index').binaryCrossEntropyWithLogitsWithGrad}. */
+export async function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: BCEWithLogitsOptions<A> & GradOptions<A> & NoneOpt,
+): Promise<WithGrad<Tensor<A>, A>>
+export async function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEWithLogitsOptions<A> & GradOptions<A> & ScalarOpt,
+): Promise<WithGrad<number, A>>
+export async function binaryCrossEntropyWithLogitsWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
+  return elem('binaryCrossEntropyWithLogitsWithGrad', Elem.BceLogits, input, target, options, true)
+}
+
+/** Async {@link import('./index').logSoftmax}. */
+export async function logSoftmax<A extends FloatArray>(input: TensorLike<A>, options?: DimOptions<A>): Promise<Tensor<A>> {
+  return axisHelper('logSoftmax', 'logSoftmax', input, options, ASYNC) as Promise<Tensor<A>>
+}
+
+/** Async {@link import('./index').softmax}. */
+export async function softmax<A extends FloatArray>(input: TensorLike<A>, options?: DimOptions<A>): Promise<Tensor<A>> {
+  return axisHelper('softmax', 'softmax', input, options, ASYNC) as Promise<Tensor<A>>
+}
+
+/** Async {@link import('./index').entropy}. */
+export async function entropy<A extends FloatArray>(probs: TensorLike<A>, options?: DimOptions<A>): Promise<number | Tensor<A>> {
+  return axisHelper('entropy', 'entropy', probs, options, ASYNC) as Promise<number | Tensor<A>>
+}
+
+/** Async {@link import('./index').sigmoid}. */
+export async function sigmoid<A extends FloatArray>(input: TensorLike<A>, options?: OutOptions<A>): Promise<Tensor<A>> {
+  return unary('sigmoid', input, options, false, ASYNC) as Promise<Tensor<A>>
+}
+
+/** Async {@link import('./index').logit}. */
+export async function logit<A extends FloatArray>(input: TensorLike<A>, options?: LogitOptions<A>): Promise<Tensor<A>> {
+  return unary('logit', input, options, true, ASYNC) as Promise<Tensor<A>>
+}
+
+export { getNumThreads, setNumThreads, tensor } from './index'
