@@ -130,8 +130,8 @@ unsafe fn stats<T: Real>(x: &InputGrad<'_, T>, base: usize, stride: usize, c: us
         // SAFETY: in bounds per the contract; the slice is dropped before any
         // write to the row.
         let row = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) };
-        let m = rows::max(row);
-        (m, rows::sum_exp(row, m))
+        let m = T::row_max(row);
+        (m, T::row_sum_exp(row, m))
     } else {
         let mut m = T::NEG_INFINITY;
         for k in 0..c {
@@ -258,24 +258,46 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             let ignored = t == ii;
             #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
             let tu = t as usize;
-            // SAFETY: position() stays within dims, whose numel was checked.
-            let (m, sum) = unsafe { stats(x, base, stride, c) };
+            // Contiguous rows with a gradient: the exponentials are stored in the
+            // gradient buffer while summing (exp once per element), then scaled.
+            let fused = stride == 1 && x.has_grad();
+            // SAFETY (this block): position() stays within dims, whose numel was
+            // checked; every read of the row happens before the fused pass below
+            // writes over it (gradOut may be the input itself).
+            let m = if stride == 1 {
+                T::row_max(unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) })
+            } else {
+                T::NEG_INFINITY
+            };
+            let x_t = if ignored { T::ZERO } else { unsafe { x.x(base + tu * stride) } };
+            let mut smooth_dm = 0.0f64; // sum_c w_c (m - x_c), needs the row before it is overwritten
+            let (m, sum) = if fused {
+                if !ignored && eps > 0.0 {
+                    for k in 0..c {
+                        let wk = weight.map_or(1.0, |w| w[k].to_f64());
+                        smooth_dm += wk * (m - unsafe { x.x(base + k) }).to_f64();
+                    }
+                }
+                (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m) })
+            } else {
+                let (m, sum) = unsafe { stats(x, base, stride, c) };
+                if !ignored && eps > 0.0 {
+                    for k in 0..c {
+                        let wk = weight.map_or(1.0, |w| w[k].to_f64());
+                        smooth_dm += wk * (m - unsafe { x.x(base + k * stride) }).to_f64();
+                    }
+                }
+                (m, sum)
+            };
             let ln_s = sum.ln();
             let (mut nll, mut smooth) = (0.0f64, 0.0f64);
             let mut w_t = 0.0f64;
             if !ignored {
                 w_t = weight.map_or(1.0, |w| w[tu].to_f64());
-                // SAFETY: tu < c was checked by scan_targets.
-                let x_t = unsafe { x.x(base + tu * stride) };
                 nll = w_t * ((m - x_t).to_f64() + ln_s);
                 if eps > 0.0 {
                     // -sum_c w_c * logp_c, with logp_c = (x_c - m) - ln_s.
-                    for k in 0..c {
-                        let wk = weight.map_or(1.0, |w| w[k].to_f64());
-                        // SAFETY: in bounds.
-                        let xk = unsafe { x.x(base + k * stride) };
-                        smooth += wk * ((m - xk).to_f64() + ln_s);
-                    }
+                    smooth = smooth_dm + w_total * ln_s;
                 }
             }
             match reduction {
@@ -306,7 +328,12 @@ pub fn cross_entropy_index<T: Real, I: Index>(
                 let bw = if eps > 0.0 { Some((T::from_f64(b_coef), w_vec)) } else { None };
                 // SAFETY: this chunk owns position p's row; x_t was read above.
                 unsafe {
-                    write_grad(x, base, stride, c, m, T::from_f64(a_coef), bw);
+                    if fused {
+                        let bw = bw.map(|(b, w)| (b, w.as_ptr()));
+                        T::row_scale_minus(x.g_ptr().add(base), c, T::from_f64(a_coef), bw);
+                    } else {
+                        write_grad(x, base, stride, c, m, T::from_f64(a_coef), bw);
+                    }
                     if !ignored {
                         let i = base + tu * stride;
                         let g = *x.g_ptr().add(i);

@@ -6,6 +6,7 @@ use crate::broadcast::{Broadcast, Cursor};
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::{GradOutput, InputGrad, Real, Reduction};
+use losskit_math::lanes::Loss;
 
 /// A broadcast operand: its data and how it maps onto the input.
 pub struct Operand<'a, T> {
@@ -70,6 +71,35 @@ impl<T: Real> Common<'_, T> {
             Reduction::Sum => self.gout.at(0),
         }
     }
+    /// The fused SIMD kernel, when the type has one and the call needs no
+    /// broadcast operand or per-element upstream gradient.
+    fn run_fused(&self, loss: Loss, x: &InputGrad<'_, T>, target: &[T]) -> Option<f64> {
+        if !T::HAS_FUSED {
+            return None;
+        }
+        let scale = match (self.reduction, &self.gout) {
+            (_, GradOutput::PerElement(_)) => return None,
+            (Reduction::Mean | Reduction::BatchMean, g) => g.at(0) / self.denom,
+            (_, g) => g.at(0),
+        };
+        let out = self.out;
+        let parts = map_chunks(self.numel, 1, |s, e| {
+            // SAFETY: s..e is within every buffer (lengths checked); chunks are
+            // disjoint; an in-place gradient reads each element before writing it.
+            unsafe {
+                let o = out.map_or(std::ptr::null_mut(), |o| o.ptr().add(s));
+                let g = if x.has_grad() { x.g_ptr().add(s) } else { std::ptr::null_mut() };
+                T::fused_elementwise(loss, x.x_ptr().add(s), target.as_ptr().add(s), e - s, o, g, scale).unwrap_or(f64::NAN)
+            }
+        });
+        let total: f64 = parts.iter().sum();
+        Some(match self.reduction {
+            Reduction::None => f64::NAN,
+            Reduction::Sum => total,
+            _ => total / self.denom,
+        })
+    }
+
     /// Runs `f(i) -> (loss_i, grad_i / scale_i)` over all elements, storing the
     /// 'none' output and the gradient, and returns the reduced loss.
     fn run<F>(&self, x: &InputGrad<'_, T>, ops: &[Option<&Operand<'_, T>>], f: F) -> f64
@@ -135,6 +165,9 @@ pub fn kl_div<T: Real>(
     out: Option<&mut [T]>,
 ) -> Result<f64> {
     let c = common(shape, x, target, reduction, gout, out, true)?;
+    if let Some(v) = c.run_fused(if log_target { Loss::KlLogTarget } else { Loss::Kl }, x, target) {
+        return Ok(v);
+    }
     Ok(c.run(x, &[], |i, xi, _| {
         let t = target[i].to_f64();
         let xi = xi.to_f64();
@@ -156,10 +189,9 @@ pub fn kl_div<T: Real>(
 
 fn check_unit<T: Real>(what: &str, v: &[T]) -> Result<()> {
     let bad = map_chunks(v.len(), 1, |s, e| {
-        (s..e).find(|&i| {
-            let x = v[i].to_f64();
-            !(0.0..=1.0).contains(&x)
-        })
+        // Branch-free scan first (vectorises); locate the element only on failure.
+        let any = v[s..e].iter().fold(false, |b, &x| b | !(x >= T::ZERO && x <= T::ONE));
+        if any { (s..e).find(|&i| !(v[i] >= T::ZERO && v[i] <= T::ONE)) } else { None }
     });
     if let Some(i) = bad.into_iter().flatten().next() {
         return Err(Error::range(format!(
@@ -207,6 +239,11 @@ pub fn binary_cross_entropy<T: Real>(
     let xs = unsafe { std::slice::from_raw_parts(x.x_ptr(), x.len()) };
     check_unit("input", xs)?;
     check_unit("target", target)?;
+    if weight.is_none() {
+        if let Some(v) = c.run_fused(Loss::Bce, x, target) {
+            return Ok(v);
+        }
+    }
     Ok(c.run(x, &[weight], |i, xi, offs| {
         let t = target[i].to_f64();
         let xi = xi.to_f64();
@@ -239,6 +276,11 @@ pub fn binary_cross_entropy_with_logits<T: Real>(
     out: Option<&mut [T]>,
 ) -> Result<f64> {
     let c = common(shape, x, target, reduction, gout, out, false)?;
+    if weight.is_none() && pos_weight.is_none() {
+        if let Some(v) = c.run_fused(Loss::BceLogits, x, target) {
+            return Ok(v);
+        }
+    }
     Ok(c.run(x, &[weight, pos_weight], |i, xi, offs| {
         let t = target[i].to_f64();
         let xi = xi.to_f64();

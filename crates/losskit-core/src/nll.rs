@@ -78,13 +78,20 @@ pub fn nll_loss<T: Real, I: Index>(
                 }
             }
         };
-        map_chunks(dims.numel(), 1, |s, e| {
-            for i in s..e {
-                let (n, k, j) = (i / (c * d), (i / d) % c, i % d);
-                let p = n * d + j;
-                let v = if target_of(p) == Some(k) { T::from_f64(g_of(p)) } else { T::ZERO };
-                // SAFETY: i < numel; chunks are disjoint; pass 1 has finished reading.
-                unsafe { x.set_g(i, v) };
+        // Per sample: zero its (C, D) block (a memset), then set the target entries.
+        map_chunks(dims.n, c * d, |s, e| {
+            for n in s..e {
+                let base = n * c * d;
+                // SAFETY: samples s..e are this chunk's; pass 1 has finished reading.
+                unsafe {
+                    std::ptr::write_bytes(x.g_ptr().add(base), 0, c * d);
+                    for j in 0..d {
+                        let p = n * d + j;
+                        if let Some(t) = target_of(p) {
+                            x.set_g(base + t * d + j, T::from_f64(g_of(p)));
+                        }
+                    }
+                }
             }
         });
     }

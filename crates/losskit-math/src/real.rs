@@ -26,6 +26,8 @@ pub trait Real:
     const EPSILON: Self;
     /// Name used in messages.
     const NAME: &'static str;
+    /// Whether [`Real::fused_elementwise`] has a kernel for this type.
+    const HAS_FUSED: bool = false;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
@@ -37,11 +39,73 @@ pub trait Real:
     fn max_nn(self, other: Self) -> Self {
         if other > self { other } else { self }
     }
+
+    // Row and elementwise kernels. The defaults are the portable scalar
+    // reference; `f32` overrides them with the run-time-dispatched SIMD kernels.
+
+    /// Largest element, NaN ignored.
+    fn row_max(x: &[Self]) -> Self {
+        crate::rows::max(x)
+    }
+    /// `sum(exp(x - m))` in `f64`.
+    fn row_sum_exp(x: &[Self], m: Self) -> f64 {
+        crate::rows::sum_exp(x, m)
+    }
+    /// Writes `g = exp(x - m)` and returns its sum.
+    ///
+    /// # Safety
+    /// `x` valid for `n` reads, `g` for `n` writes; equal or disjoint.
+    unsafe fn row_exp_store_sum(x: *const Self, g: *mut Self, n: usize, m: Self) -> f64 {
+        let mut s = 0.0;
+        for k in 0..n {
+            // SAFETY: per the contract.
+            unsafe {
+                let e = (*x.add(k) - m).exp();
+                s += e.to_f64();
+                *g.add(k) = e;
+            }
+        }
+        s
+    }
+    /// `g = a·g - b·w` (the `b` term only when given).
+    ///
+    /// # Safety
+    /// `g` valid for `n` reads and writes, `w` for `n` reads.
+    unsafe fn row_scale_minus(g: *mut Self, n: usize, a: Self, bw: Option<(Self, *const Self)>) {
+        for k in 0..n {
+            // SAFETY: per the contract.
+            unsafe {
+                let v = a * *g.add(k);
+                *g.add(k) = match bw {
+                    None => v,
+                    Some((b, w)) => v - b * *w.add(k),
+                };
+            }
+        }
+    }
+    /// The fused elementwise loss kernel, where one exists for this type
+    /// (see [`crate::lanes::elementwise`]); `None` means "use the generic path".
+    ///
+    /// # Safety
+    /// As [`crate::lanes::elementwise`]; null `out`/`grad` mean "not wanted".
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fused_elementwise(
+        _loss: crate::lanes::Loss,
+        _x: *const Self,
+        _t: *const Self,
+        _n: usize,
+        _out: *mut Self,
+        _grad: *mut Self,
+        _scale: f64,
+    ) -> Option<f64> {
+        None
+    }
 }
 
 macro_rules! impl_real {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal $(, $extra:item)*) => {
         impl Real for $t {
+            $($extra)*
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
@@ -75,6 +139,43 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, "float32");
+impl_real!(
+    f32,
+    "float32",
+    const HAS_FUSED: bool = true;,
+    #[inline]
+    fn row_max(x: &[f32]) -> f32 {
+        (crate::simd::kernels().max)(x)
+    },
+    #[inline]
+    fn row_sum_exp(x: &[f32], m: f32) -> f64 {
+        (crate::simd::kernels().sum_exp)(x, m)
+    },
+    #[inline]
+    unsafe fn row_exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
+        // SAFETY: forwarded contract.
+        unsafe { (crate::simd::kernels().exp_store_sum)(x, g, n, m) }
+    },
+    #[inline]
+    unsafe fn row_scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
+        // SAFETY: forwarded contract.
+        unsafe { (crate::simd::kernels().scale_minus)(g, n, a, bw) }
+    },
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)]
+    unsafe fn fused_elementwise(
+        loss: crate::lanes::Loss,
+        x: *const f32,
+        t: *const f32,
+        n: usize,
+        out: *mut f32,
+        grad: *mut f32,
+        scale: f64,
+    ) -> Option<f64> {
+        let f = crate::simd::kernels().elementwise[usize::from(!out.is_null())][usize::from(!grad.is_null())];
+        // SAFETY: forwarded contract.
+        Some(unsafe { f(loss, x, t, n, out, grad, scale as f32) })
+    }
+);
 impl_real!(f64, "float64");
 

@@ -1,0 +1,442 @@
+//! Lane-generic float32 kernels.
+//!
+//! Every function here is written once, over fixed-size arrays of `L` lanes,
+//! branch-free, and marked `#[inline(always)]`: [`crate::simd`] instantiates it
+//! inside functions compiled with `#[target_feature(enable = …)]` (AVX-512,
+//! AVX2+FMA) and once for the baseline target (SSE2 on x86-64, NEON on arm64),
+//! and the compiler turns the lane loops into vector instructions of that width.
+//! The same source is thus the AVX-512, AVX2, NEON and portable kernel.
+//!
+//! Sums are kept per lane in `f32` over blocks of [`BLOCK`] elements and added
+//! into an `f64` total block by block, in a fixed order.
+
+/// Elements per `f32` partial-sum block.
+pub const BLOCK: usize = 512;
+
+#[inline(always)]
+fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[inline(always)]
+fn select(c: bool, a: f32, b: f32) -> f32 {
+    if c { a } else { b }
+}
+
+// ---------------------------------------------------------------------------
+// exp
+// ---------------------------------------------------------------------------
+
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// ln 2 split in a part with few significant bits (exact products with k) and the rest.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// 1.5 · 2^23: adding it rounds a float in (-2^22, 2^22) to an integer.
+const SHIFTER: f32 = 12_582_912.0;
+/// Above this, exp overflows to +inf.
+const EXP_HI: f32 = 88.722_84;
+/// Below this, exp underflows to +0.
+const EXP_LO: f32 = -103.972_08;
+
+/// `e^x` in float32, at most 2 ULP from the correctly rounded result over the
+/// whole range (subnormal results included; tested against `f64::exp`).
+/// `exp(NaN) = NaN`, `exp(+inf) = +inf`, `exp(-inf) = 0`.
+///
+/// Method: `x = k·ln2 + r`, `|r| ≤ ln2/2` (Cody–Waite, two-part ln2), a degree-6
+/// polynomial for `e^r` (Cephes `expf` coefficients), and `2^k` applied as two
+/// exact power-of-two factors so that results near overflow and subnormal
+/// results are scaled without intermediate overflow.
+#[inline(always)]
+pub fn exp<const FMA: bool>(x: f32) -> f32 {
+    let xc = select(x < EXP_LO, EXP_LO, x);
+    let xc = select(xc > 89.0, 89.0, xc);
+    let shifted = fma::<FMA>(xc, LOG2E, SHIFTER);
+    let kf = shifted - SHIFTER;
+    let r = fma::<FMA>(kf, -LN2_HI, xc);
+    let r = fma::<FMA>(kf, -LN2_LO, r);
+    let mut p = 1.987_569_1e-4_f32;
+    p = fma::<FMA>(p, r, 1.398_2e-3);
+    p = fma::<FMA>(p, r, 8.333_452e-3);
+    p = fma::<FMA>(p, r, 4.166_579_6e-2);
+    p = fma::<FMA>(p, r, 1.666_666_5e-1);
+    p = fma::<FMA>(p, r, 5.000_000_1e-1);
+    let r2 = r * r;
+    let y = fma::<FMA>(p, r2, r) + 1.0;
+    // k, read off the shifted float's low mantissa bits (no float→int conversion).
+    #[allow(clippy::cast_possible_wrap)]
+    let k = shifted.to_bits() as i32 - SHIFTER.to_bits() as i32;
+    let k1 = k >> 1;
+    let k2 = k - k1;
+    #[allow(clippy::cast_sign_loss)]
+    let s1 = f32::from_bits(((k1 + 127) as u32) << 23);
+    #[allow(clippy::cast_sign_loss)]
+    let s2 = f32::from_bits(((k2 + 127) as u32) << 23);
+    let v = y * s1 * s2;
+    let v = select(x > EXP_HI, f32::INFINITY, v);
+    let v = select(x < EXP_LO, 0.0, v);
+    select(x.is_nan(), x, v)
+}
+
+// ---------------------------------------------------------------------------
+// ln
+// ---------------------------------------------------------------------------
+
+/// `ln x` in float32, at most 2 ULP from the correctly rounded result for all
+/// positive finite inputs, subnormal ones included (tested against `f64::ln`).
+/// `ln 0 = -inf`, `ln(+inf) = +inf`, `ln x = NaN` for `x < 0` or NaN.
+///
+/// Method: `x = m·2^e` with `m ∈ [√½, √2)`, `ln x = e·ln2 + ln(1 + f)`,
+/// `f = m - 1`, `ln(1 + f) = f - f²/2 + f³·P(f)` with Cephes `logf`'s
+/// degree-8 polynomial.
+#[inline(always)]
+pub fn ln<const FMA: bool>(x: f32) -> f32 {
+    // Subnormals: scale into the normal range first.
+    let tiny = x < f32::MIN_POSITIVE;
+    let xs = select(tiny, x * 8_388_608.0, x); // 2^23
+    let bits = xs.to_bits();
+    #[allow(clippy::cast_possible_wrap)]
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
+    e -= if tiny { 23 } else { 0 };
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    m = select(big, m * 0.5, m);
+    e += i32::from(big);
+    let f = m - 1.0;
+    #[allow(clippy::cast_precision_loss)]
+    let ef = e as f32;
+    let z = f * f;
+    let mut p = 7.037_683_6e-2_f32;
+    p = fma::<FMA>(p, f, -1.151_461e-1);
+    p = fma::<FMA>(p, f, 1.167_699_9e-1);
+    p = fma::<FMA>(p, f, -1.242_014_1e-1);
+    p = fma::<FMA>(p, f, 1.424_932_3e-1);
+    p = fma::<FMA>(p, f, -1.666_805_8e-1);
+    p = fma::<FMA>(p, f, 2.000_071_4e-1);
+    p = fma::<FMA>(p, f, -2.499_999_4e-1);
+    p = fma::<FMA>(p, f, 3.333_333_1e-1);
+    let mut y = f * z * p;
+    y = fma::<FMA>(ef, LN2_LO, y);
+    y = fma::<FMA>(z, -0.5, y);
+    let v = fma::<FMA>(ef, LN2_HI, f + y);
+    let v = select(x == 0.0, f32::NEG_INFINITY, v);
+    let v = select(x == f32::INFINITY, f32::INFINITY, v);
+    select(x < 0.0 || x.is_nan(), f32::NAN, v)
+}
+
+/// `ln(1 + y)` in float32, at most 2 ULP from the correctly rounded result for
+/// `y > -1` (tested against `f64::ln_1p`): `u = 1 + y` is rounded, so
+/// `ln_1p(y) = ln(u) + c / u` where `c` is the rounding error of `u`, computed
+/// exactly (fdlibm's correction).
+#[inline(always)]
+pub fn ln_1p<const FMA: bool>(y: f32) -> f32 {
+    let u = 1.0 + y;
+    let c = select(u >= 2.0, 1.0 - (u - y), y - (u - 1.0));
+    let v = ln::<FMA>(u) + c / u;
+    let v = select(u == f32::INFINITY, f32::INFINITY, v);
+    let v = select(u == 0.0, f32::NEG_INFINITY, v);
+    select(u < 0.0 || y.is_nan(), f32::NAN, v)
+}
+
+// ---------------------------------------------------------------------------
+// Row primitives (softmax family)
+// ---------------------------------------------------------------------------
+
+/// Largest element, NaN ignored; `-inf` for an empty row.
+#[inline(always)]
+pub fn max<const L: usize>(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; L];
+    let mut chunks = x.chunks_exact(L);
+    for c in &mut chunks {
+        for i in 0..L {
+            acc[i] = select(c[i] > acc[i], c[i], acc[i]);
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for &v in chunks.remainder().iter().chain(acc.iter()) {
+        m = select(v > m, v, m);
+    }
+    m
+}
+
+#[inline(always)]
+fn hsum<const L: usize>(acc: &[f32; L]) -> f64 {
+    let mut s = 0.0f64;
+    for &v in acc {
+        s += f64::from(v);
+    }
+    s
+}
+
+/// `sum(exp(x - m))`, with `f32` lane sums per block added into an `f64`.
+#[inline(always)]
+pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32) -> f64 {
+    let mut total = 0.0f64;
+    for block in x.chunks(BLOCK) {
+        let mut acc = [0.0f32; L];
+        let mut chunks = block.chunks_exact(L);
+        for c in &mut chunks {
+            for i in 0..L {
+                acc[i] += exp::<FMA>(c[i] - m);
+            }
+        }
+        for &v in chunks.remainder() {
+            acc[0] += exp::<FMA>(v - m);
+        }
+        total += hsum(&acc);
+    }
+    total
+}
+
+/// Writes `g[k] = exp(x[k] - m)` and returns their sum (as [`sum_exp`]).
+///
+/// # Safety
+/// `x` valid for `n` reads, `g` for `n` writes; equal or non-overlapping.
+#[inline(always)]
+pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
+    let mut total = 0.0f64;
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let mut acc = [0.0f32; L];
+        let mut k = s;
+        while k + L <= e {
+            let mut v = [0.0f32; L];
+            for i in 0..L {
+                // SAFETY: k + i < n.
+                v[i] = exp::<FMA>(unsafe { *x.add(k + i) } - m);
+            }
+            for i in 0..L {
+                acc[i] += v[i];
+                // SAFETY: k + i < n; element k + i was read above.
+                unsafe { *g.add(k + i) = v[i] };
+            }
+            k += L;
+        }
+        while k < e {
+            // SAFETY: k < n.
+            unsafe {
+                let v = exp::<FMA>(*x.add(k) - m);
+                acc[0] += v;
+                *g.add(k) = v;
+            }
+            k += 1;
+        }
+        total += hsum(&acc);
+        s = e;
+    }
+    total
+}
+
+/// `g[k] = a * g[k] - b * w[k]` (`b` term only when `w` is given).
+///
+/// # Safety
+/// `g` valid for `n` reads and writes; `w`, if given, for `n` reads.
+#[inline(always)]
+pub unsafe fn scale_minus<const L: usize, const FMA: bool>(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
+    match bw {
+        None => {
+            for k in 0..n {
+                // SAFETY: k < n.
+                unsafe { *g.add(k) *= a };
+            }
+        }
+        Some((b, w)) => {
+            for k in 0..n {
+                // SAFETY: k < n.
+                unsafe { *g.add(k) = fma::<FMA>(a, *g.add(k), -(b * *w.add(k))) };
+            }
+        }
+    }
+}
+
+/// `g[k] = a * exp(x[k] - m) - b * w[k]` (`b` term only when `w` is given).
+///
+/// # Safety
+/// As [`exp_store_sum`]; `w` valid for `n` reads.
+#[inline(always)]
+pub unsafe fn exp_scaled<const L: usize, const FMA: bool>(
+    x: *const f32,
+    g: *mut f32,
+    n: usize,
+    m: f32,
+    a: f32,
+    bw: Option<(f32, *const f32)>,
+) {
+    match bw {
+        None => {
+            for k in 0..n {
+                // SAFETY: k < n.
+                unsafe { *g.add(k) = a * exp::<FMA>(*x.add(k) - m) };
+            }
+        }
+        Some((b, w)) => {
+            for k in 0..n {
+                // SAFETY: k < n.
+                unsafe { *g.add(k) = fma::<FMA>(a, exp::<FMA>(*x.add(k) - m), -(b * *w.add(k))) };
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Elementwise losses
+// ---------------------------------------------------------------------------
+
+/// Which elementwise loss, for [`elementwise`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// `xlogy(t, t) - t·x`; gradient `-t`.
+    Kl,
+    /// `exp(t)·(t - x)`; gradient `-exp(t)`.
+    KlLogTarget,
+    /// `(t-1)·max(ln(1-x), -100) - t·max(ln x, -100)`; gradient `(x-t)/max(x(1-x), ε)`.
+    Bce,
+    /// `(1-t)·x + m + ln(e^-m + e^(-x-m))`, `m = max(-x, 0)`; gradient `σ(x) - t`.
+    BceLogits,
+}
+
+impl Loss {
+    #[inline(always)]
+    const fn from_code(k: u8) -> Self {
+        match k {
+            0 => Self::Kl,
+            1 => Self::KlLogTarget,
+            2 => Self::Bce,
+            _ => Self::BceLogits,
+        }
+    }
+}
+
+/// PyTorch's BCE gradient epsilon (a float32 `1e-12`).
+pub const BCE_EPS: f32 = 1e-12;
+
+/// Loss and gradient (before the upstream scale) of one element.
+#[inline(always)]
+fn pointwise<const FMA: bool, const K: u8>(x: f32, t: f32) -> (f32, f32) {
+    match Loss::from_code(K) {
+        Loss::Kl => {
+            let xlogy = select(t == 0.0, 0.0, t * ln::<FMA>(t));
+            let xlogy = select(t.is_nan(), t, xlogy);
+            (xlogy - t * x, -t)
+        }
+        Loss::KlLogTarget => {
+            let et = exp::<FMA>(t);
+            (et * (t - x), -et)
+        }
+        Loss::Bce => {
+            let lx = ln::<FMA>(x);
+            let l1x = ln_1p::<FMA>(-x);
+            let lx = select(lx < -100.0, -100.0, lx);
+            let l1x = select(l1x < -100.0, -100.0, l1x);
+            let l = (t - 1.0) * l1x - t * lx;
+            let d = (1.0 - x) * x;
+            let d = select(d < BCE_EPS, BCE_EPS, d);
+            (l, (x - t) / d)
+        }
+        Loss::BceLogits => {
+            // One of e^-m and e^(-x-m) is exactly 1; the other is e^-|x|.
+            let m = select(-x > 0.0, -x, 0.0);
+            let ax = select(x < 0.0, x, -x); // -|x|
+            let e = exp::<FMA>(ax);
+            let s = 1.0 + e;
+            let l = (1.0 - t) * x + m + ln::<FMA>(s);
+            let sig = select(x < 0.0, e, 1.0) / s;
+            (l, sig - t)
+        }
+    }
+}
+
+/// One elementwise loss over `n` elements: writes the per-element loss to `out`
+/// and `scale ×` the gradient to `grad` when they are given, and returns the
+/// sum of the losses (blocks of `f32` lane sums added into `f64`).
+///
+/// # Safety
+/// `x`, `t` valid for `n` reads; `out`, `grad` (if given) for `n` writes;
+/// `grad` may equal `x`, otherwise no output overlaps an input.
+#[inline(always)]
+pub unsafe fn elementwise<const L: usize, const FMA: bool, const OUT: bool, const GRAD: bool>(
+    loss: Loss,
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    scale: f32,
+) -> f64 {
+    // One monomorphic loop per loss, so that each vectorises on its own.
+    // SAFETY: forwarded contract.
+    unsafe {
+        match loss {
+            Loss::Kl => elementwise_k::<L, FMA, OUT, GRAD, 0>(x, t, n, out, grad, scale),
+            Loss::KlLogTarget => elementwise_k::<L, FMA, OUT, GRAD, 1>(x, t, n, out, grad, scale),
+            Loss::Bce => elementwise_k::<L, FMA, OUT, GRAD, 2>(x, t, n, out, grad, scale),
+            Loss::BceLogits => elementwise_k::<L, FMA, OUT, GRAD, 3>(x, t, n, out, grad, scale),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn elementwise_k<const L: usize, const FMA: bool, const OUT: bool, const GRAD: bool, const K: u8>(
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    scale: f32,
+) -> f64 {
+    let mut total = 0.0f64;
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let mut acc = [0.0f32; L];
+        let mut k = s;
+        while k + L <= e {
+            let mut lv = [0.0f32; L];
+            let mut gv = [0.0f32; L];
+            for i in 0..L {
+                // SAFETY: k + i < n.
+                let (l, g) = pointwise::<FMA, K>(unsafe { *x.add(k + i) }, unsafe { *t.add(k + i) });
+                lv[i] = l;
+                gv[i] = g * scale;
+            }
+            for i in 0..L {
+                acc[i] += lv[i];
+                // SAFETY: k + i < n; inputs at k + i were read above.
+                unsafe {
+                    if OUT {
+                        *out.add(k + i) = lv[i];
+                    }
+                    if GRAD {
+                        *grad.add(k + i) = gv[i];
+                    }
+                }
+            }
+            k += L;
+        }
+        while k < e {
+            // SAFETY: k < n.
+            unsafe {
+                let (l, g) = pointwise::<FMA, K>(*x.add(k), *t.add(k));
+                acc[0] += l;
+                if OUT {
+                    *out.add(k) = l;
+                }
+                if GRAD {
+                    *grad.add(k) = g * scale;
+                }
+            }
+            k += 1;
+        }
+        total += hsum(&acc);
+        s = e;
+    }
+    total
+}
+
+/// `out[k] = 1 / (1 + exp(-x[k]))`.
+#[inline(always)]
+pub fn sigmoid<const FMA: bool>(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = 1.0 / (1.0 + exp::<FMA>(-v));
+    }
+}

@@ -1,0 +1,213 @@
+//! Run-time ISA dispatch for the float32 kernels of [`crate::lanes`].
+//!
+//! A prebuilt binary cannot assume any vector extension, so each kernel is
+//! compiled several times — for AVX-512 (16 lanes), AVX2 + FMA (8 lanes) and the
+//! baseline target (4 lanes: SSE2 on x86-64, NEON on arm64, where NEON and FMA
+//! are part of the base ISA) — and the best one the CPU supports is chosen once,
+//! at first use. [`force`] selects another (tests compare every path the
+//! machine has against the portable one).
+
+use crate::lanes::{self, Loss};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// An instruction-set path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// The baseline target, 4 lanes (SSE2 on x86-64, NEON on arm64).
+    Portable,
+    /// AVX2 with FMA, 8 lanes.
+    Avx2,
+    /// AVX-512F, 16 lanes.
+    Avx512,
+}
+
+impl Isa {
+    /// A short name for messages and benchmarks.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Portable => {
+                if cfg!(target_arch = "aarch64") {
+                    "neon"
+                } else {
+                    "portable"
+                }
+            }
+            Self::Avx2 => "avx2+fma",
+            Self::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The kernels of one ISA, as plain function pointers.
+#[derive(Clone, Copy)]
+#[allow(clippy::type_complexity)]
+pub struct Kernels {
+    pub isa: Isa,
+    pub max: fn(&[f32]) -> f32,
+    pub sum_exp: fn(&[f32], f32) -> f64,
+    pub exp_store_sum: unsafe fn(*const f32, *mut f32, usize, f32) -> f64,
+    pub scale_minus: unsafe fn(*mut f32, usize, f32, Option<(f32, *const f32)>),
+    pub exp_scaled: unsafe fn(*const f32, *mut f32, usize, f32, f32, Option<(f32, *const f32)>),
+    /// Indexed by `[out given][grad given]`.
+    pub elementwise: [[unsafe fn(Loss, *const f32, *const f32, usize, *mut f32, *mut f32, f32) -> f64; 2]; 2],
+    pub sigmoid: fn(&[f32], &mut [f32]),
+    pub exp: fn(&[f32], &mut [f32]),
+    pub ln: fn(&[f32], &mut [f32]),
+    pub ln_1p: fn(&[f32], &mut [f32]),
+}
+
+macro_rules! isa_kernels {
+    ($name:ident, $isa:expr, $L:expr, $FMA:expr, $($feat:literal)?) => {
+        mod $name {
+            #![allow(clippy::missing_safety_doc, unsafe_op_in_unsafe_fn)]
+            use super::*;
+            const L: usize = $L;
+            const F: bool = $FMA;
+
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn max_t(x: &[f32]) -> f32 { lanes::max::<L>(x) }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn sum_exp_t(x: &[f32], m: f32) -> f64 { lanes::sum_exp::<L, F>(x, m) }
+            $(#[target_feature(enable = $feat)])?
+            pub unsafe fn exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
+                lanes::exp_store_sum::<L, F>(x, g, n, m)
+            }
+            $(#[target_feature(enable = $feat)])?
+            pub unsafe fn scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
+                lanes::scale_minus::<L, F>(g, n, a, bw)
+            }
+            $(#[target_feature(enable = $feat)])?
+            pub unsafe fn exp_scaled(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw: Option<(f32, *const f32)>) {
+                lanes::exp_scaled::<L, F>(x, g, n, m, a, bw)
+            }
+            $(#[target_feature(enable = $feat)])?
+            pub unsafe fn ew<const O: bool, const G: bool>(
+                loss: Loss, x: *const f32, t: *const f32, n: usize, out: *mut f32, grad: *mut f32, scale: f32,
+            ) -> f64 {
+                lanes::elementwise::<L, F, O, G>(loss, x, t, n, out, grad, scale)
+            }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn sigmoid_t(x: &[f32], out: &mut [f32]) { lanes::sigmoid::<F>(x, out) }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn exp_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::exp::<F>(v) } }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn ln_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::ln::<F>(v) } }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn ln_1p_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::ln_1p::<F>(v) } }
+
+            // SAFETY (the safe wrappers below): these are only reachable through
+            // `kernels()`, which hands out this table only after checking that the
+            // CPU supports the target features it was compiled for.
+            fn max(x: &[f32]) -> f32 { unsafe { max_t(x) } }
+            fn sum_exp(x: &[f32], m: f32) -> f64 { unsafe { sum_exp_t(x, m) } }
+            fn sigmoid(x: &[f32], o: &mut [f32]) { unsafe { sigmoid_t(x, o) } }
+            fn exp(x: &[f32], o: &mut [f32]) { unsafe { exp_t(x, o) } }
+            fn ln(x: &[f32], o: &mut [f32]) { unsafe { ln_t(x, o) } }
+            fn ln_1p(x: &[f32], o: &mut [f32]) { unsafe { ln_1p_t(x, o) } }
+
+            pub const KERNELS: Kernels = Kernels {
+                isa: $isa,
+                max,
+                sum_exp,
+                exp_store_sum,
+                scale_minus,
+                exp_scaled,
+                elementwise: [[ew::<false, false>, ew::<false, true>], [ew::<true, false>, ew::<true, true>]],
+                sigmoid,
+                exp,
+                ln,
+                ln_1p,
+            };
+        }
+    };
+}
+
+isa_kernels!(portable, Isa::Portable, 4, cfg!(target_arch = "aarch64"),);
+#[cfg(target_arch = "x86_64")]
+isa_kernels!(avx2, Isa::Avx2, 8, true, "avx2,fma");
+#[cfg(target_arch = "x86_64")]
+isa_kernels!(avx512, Isa::Avx512, 16, true, "avx512f,avx2,fma");
+
+/// The paths this CPU can run, best last.
+#[must_use]
+pub fn available() -> Vec<Isa> {
+    let mut v = vec![Isa::Portable];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            v.push(Isa::Avx2);
+        }
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            v.push(Isa::Avx512);
+        }
+    }
+    v
+}
+
+const UNSET: u8 = u8::MAX;
+static CHOSEN: AtomicU8 = AtomicU8::new(UNSET);
+
+fn table(isa: Isa) -> &'static Kernels {
+    match isa {
+        Isa::Portable => &portable::KERNELS,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => &avx2::KERNELS,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => &avx512::KERNELS,
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => &portable::KERNELS,
+    }
+}
+
+fn code(isa: Isa) -> u8 {
+    match isa {
+        Isa::Portable => 0,
+        Isa::Avx2 => 1,
+        Isa::Avx512 => 2,
+    }
+}
+
+fn from_code(c: u8) -> Isa {
+    match c {
+        1 => Isa::Avx2,
+        2 => Isa::Avx512,
+        _ => Isa::Portable,
+    }
+}
+
+/// The kernels of the chosen path (the best available unless [`force`]d, or
+/// unless `LOSSKIT_ISA=portable|avx2|avx512` asks for another one the CPU has).
+#[inline]
+pub fn kernels() -> &'static Kernels {
+    let c = CHOSEN.load(Ordering::Relaxed);
+    if c != UNSET {
+        return table(from_code(c));
+    }
+    let avail = available();
+    let mut isa = *avail.last().unwrap_or(&Isa::Portable);
+    if let Ok(want) = std::env::var("LOSSKIT_ISA") {
+        if let Some(&w) = avail.iter().find(|i| i.name().starts_with(want.trim())) {
+            isa = w;
+        }
+    }
+    CHOSEN.store(code(isa), Ordering::Relaxed);
+    table(isa)
+}
+
+/// Selects a path for all later calls. Returns false (and changes nothing) if
+/// this CPU cannot run it.
+pub fn force(isa: Isa) -> bool {
+    if available().contains(&isa) {
+        CHOSEN.store(code(isa), Ordering::Relaxed);
+        true
+    } else {
+        false
+    }
+}
+
+/// The kernels of a given path, if this CPU can run it (for tests).
+#[must_use]
+pub fn kernels_for(isa: Isa) -> Option<&'static Kernels> {
+    available().contains(&isa).then(|| table(isa))
+}

@@ -1,0 +1,175 @@
+//! Accuracy of the float32 `exp`, `ln` and `ln_1p` against `f64`, on every
+//! instruction-set path this machine has, over their whole ranges and at
+//! special values; and agreement of every kernel with the portable path.
+
+use losskit_math::lanes::Loss;
+use losskit_math::simd::{available, kernels_for, Isa, Kernels};
+
+/// The bound the docs state.
+const MAX_ULP: f64 = 2.0;
+
+/// Spacing of float32 numbers at `r` (subnormal spacing below MIN_POSITIVE).
+fn ulp(r: f64) -> f64 {
+    let a = r.abs();
+    if a < f64::from(f32::MIN_POSITIVE) {
+        return 2f64.powi(-149);
+    }
+    let e = a.log2().floor() as i32;
+    2f64.powi(e - 23)
+}
+
+/// Worst error in ULPs of `f` over `xs`, against `reference`, with the input
+/// where it happens. Both must agree on non-finite results.
+fn worst(name: &str, isa: Isa, xs: &[f32], f: fn(&[f32], &mut [f32]), reference: fn(f64) -> f64) -> (f64, f32) {
+    let mut out = vec![0.0f32; xs.len()];
+    f(xs, &mut out);
+    let mut w = (0.0, 0.0f32);
+    for (&x, &y) in xs.iter().zip(&out) {
+        let r = reference(f64::from(x));
+        let rf = r as f32;
+        if !rf.is_finite() || rf == 0.0 {
+            // Overflow, underflow to zero, NaN: must match the rounded reference,
+            // or be within 2 ULP of the smallest subnormal.
+            let ok = (rf.is_nan() && y.is_nan())
+                || rf == y
+                || (rf == 0.0 && f64::from(y).abs() <= 2.0 * 2f64.powi(-149))
+                || (rf.is_infinite() && y.is_infinite() && rf.signum() == y.signum());
+            assert!(ok, "{name} [{}]: f({x:e}) = {y:e}, expected {rf:e}", isa.name());
+            continue;
+        }
+        let e = (f64::from(y) - r).abs() / ulp(r);
+        if e > w.0 {
+            w = (e, x);
+        }
+    }
+    w
+}
+
+fn sweep(lo_bits: u32, hi_bits: u32, step: u32, negative: bool) -> Vec<f32> {
+    let mut v = Vec::new();
+    let mut b = lo_bits;
+    while b <= hi_bits {
+        let x = f32::from_bits(b);
+        v.push(if negative { -x } else { x });
+        b = match b.checked_add(step) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    v
+}
+
+fn paths() -> Vec<(Isa, &'static Kernels)> {
+    available().into_iter().map(|i| (i, kernels_for(i).unwrap())).collect()
+}
+
+#[test]
+fn exp_within_2_ulp_everywhere() {
+    // Every 61st float in [-104, 89] (both signs), plus the edges exactly.
+    let mut xs = sweep(0, 89f32.to_bits(), 61, false);
+    xs.extend(sweep(0, 104f32.to_bits(), 61, true));
+    xs.extend([88.72283, 88.72284, 88.7229, -87.33654, -103.97207, -103.97208, -104.0, 0.0, -0.0, 1e-30, -1e-30]);
+    for (isa, k) in paths() {
+        let (e, at) = worst("exp", isa, &xs, k.exp, f64::exp);
+        println!("exp [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
+        assert!(e <= MAX_ULP, "exp [{}]: {e} ULP at {at:e}", isa.name());
+    }
+}
+
+#[test]
+fn ln_within_2_ulp_everywhere() {
+    // Every 97th positive float, subnormals and the largest finite included.
+    let mut xs = sweep(1, f32::MAX.to_bits(), 97, false);
+    xs.extend([f32::MIN_POSITIVE, f32::MAX, 1.0, 2.0, 0.5, std::f32::consts::SQRT_2, 1.0 - f32::EPSILON, 1.0 + f32::EPSILON]);
+    for (isa, k) in paths() {
+        let (e, at) = worst("ln", isa, &xs, k.ln, f64::ln);
+        println!("ln [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
+        assert!(e <= MAX_ULP, "ln [{}]: {e} ULP at {at:e}", isa.name());
+    }
+}
+
+#[test]
+fn ln_1p_within_2_ulp_everywhere() {
+    let mut xs = sweep(1, f32::MAX.to_bits(), 97, false);
+    xs.extend(sweep(1, 1f32.to_bits() - 1, 97, true)); // (-1, 0)
+    xs.extend([-0.5, 1e-7, -1e-7, 1e-30, -1e-30, f32::EPSILON, -f32::EPSILON / 2.0]);
+    for (isa, k) in paths() {
+        let (e, at) = worst("ln_1p", isa, &xs, k.ln_1p, f64::ln_1p);
+        println!("ln_1p [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
+        assert!(e <= MAX_ULP, "ln_1p [{}]: {e} ULP at {at:e}", isa.name());
+    }
+}
+
+#[test]
+fn special_values() {
+    let xs = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, -1.0, 1.0];
+    for (isa, k) in paths() {
+        let mut o = [0.0f32; 7];
+        (k.exp)(&xs, &mut o);
+        assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2] == 0.0 && o[3] == 1.0 && o[4] == 1.0, "exp [{}] {o:?}", isa.name());
+        (k.ln)(&xs, &mut o);
+        assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2].is_nan(), "ln [{}] {o:?}", isa.name());
+        assert!(o[3] == f32::NEG_INFINITY && o[4] == f32::NEG_INFINITY && o[5].is_nan() && o[6] == 0.0, "ln [{}] {o:?}", isa.name());
+        (k.ln_1p)(&xs, &mut o);
+        assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2].is_nan() && o[3] == 0.0, "ln_1p [{}] {o:?}", isa.name());
+        assert!(o[5] == f32::NEG_INFINITY, "ln_1p(-1) [{}] {o:?}", isa.name());
+        // Subnormal and overflow edges.
+        let ys = [-100.0f32, -103.9, 88.72283, 88.7229];
+        let mut p = [0.0f32; 4];
+        (k.exp)(&ys, &mut p);
+        assert!(p[0] > 0.0 && p[1] > 0.0 && p[2].is_finite() && p[3] == f32::INFINITY, "exp edges [{}] {p:?}", isa.name());
+    }
+}
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / 16_777_216.0
+        })
+        .collect()
+}
+
+fn close(a: f64, b: f64, rtol: f64) -> bool {
+    (a - b).abs() <= rtol * b.abs().max(1e-30) || (a.is_nan() && b.is_nan()) || a == b
+}
+
+#[test]
+fn kernels_agree_with_portable() {
+    let p = kernels_for(Isa::Portable).unwrap();
+    let n = 3001; // not a multiple of any lane count
+    let x: Vec<f32> = data(n, 1).iter().map(|v| 20.0 * v - 10.0).collect();
+    let u = data(n, 2); // [0, 1)
+    let probs: Vec<f32> = u.iter().map(|v| 0.001 + 0.998 * v).collect();
+    for (isa, k) in paths() {
+        let name = isa.name();
+        assert_eq!((k.max)(&x), (p.max)(&x), "max [{name}]");
+        let m = (p.max)(&x);
+        assert!(close((k.sum_exp)(&x, m), (p.sum_exp)(&x, m), 1e-6), "sum_exp [{name}]");
+        let mut g1 = vec![0.0; n];
+        let mut g2 = vec![0.0; n];
+        // SAFETY: buffers of length n.
+        let (s1, s2) = unsafe { ((k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m), (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m)) };
+        assert!(close(s1, s2, 1e-6), "exp_store_sum [{name}]");
+        for i in 0..n {
+            assert!(close(f64::from(g1[i]), f64::from(g2[i]), 3e-7), "exp_store_sum[{i}] [{name}]");
+        }
+        for (loss, t) in [(Loss::Kl, &u), (Loss::KlLogTarget, &x), (Loss::Bce, &u), (Loss::BceLogits, &u)] {
+            let xin = if loss == Loss::Bce { &probs } else { &x };
+            let (mut o1, mut o2, mut d1, mut d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            // SAFETY: buffers of length n.
+            let (a, b) = unsafe {
+                (
+                    (k.elementwise[1][1])(loss, xin.as_ptr(), t.as_ptr(), n, o1.as_mut_ptr(), d1.as_mut_ptr(), 0.5),
+                    (p.elementwise[1][1])(loss, xin.as_ptr(), t.as_ptr(), n, o2.as_mut_ptr(), d2.as_mut_ptr(), 0.5),
+                )
+            };
+            assert!(close(a, b, 1e-5), "{loss:?} sum [{name}]: {a} vs {b}");
+            for i in 0..n {
+                assert!(close(f64::from(o1[i]), f64::from(o2[i]), 1e-5) || (o1[i] - o2[i]).abs() < 1e-6, "{loss:?} out[{i}] [{name}]");
+                assert!(close(f64::from(d1[i]), f64::from(d2[i]), 1e-5) || (d1[i] - d2[i]).abs() < 1e-6, "{loss:?} grad[{i}] [{name}]");
+            }
+        }
+    }
+}
