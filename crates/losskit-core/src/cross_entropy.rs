@@ -12,6 +12,7 @@
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::{Dims, GradOutput, Index, InputGrad, Real, Reduction};
+use losskit_math::lanes::{SMALL_C, TILE};
 use losskit_math::rows;
 
 /// Options shared by the class-dimension losses.
@@ -198,7 +199,7 @@ fn position(dims: Dims, p: usize) -> (usize, usize) {
     }
 }
 
-fn finish(reduction: Reduction, parts: &[f64], denom: f64) -> f64 {
+fn finish(reduction: Reduction, parts: &crate::par::Parts<f64>, denom: f64) -> f64 {
     let total: f64 = parts.iter().sum();
     match reduction {
         Reduction::Mean => total / denom,
@@ -246,6 +247,10 @@ pub fn cross_entropy_index<T: Real, I: Index>(
     let reduction = o.reduction;
     let ii = o.ignore_index;
     let weight = o.weight;
+
+    if T::HAS_FUSED && dims.d == 1 && (1..=SMALL_C).contains(&c) && eps == 0.0 {
+        return Ok(ce_small_rows(dims, x, target, o, &gout, out_ptr, denom));
+    }
 
     // Per chunk: (sum of the NLL terms, sum of the smoothing terms). PyTorch
     // reduces the two separately and then mixes them, so that for instance a
@@ -434,4 +439,90 @@ pub fn cross_entropy_prob<T: Real>(
         acc
     });
     Ok(finish(reduction, &parts, denom))
+}
+
+/// Class-index cross entropy for short rows (`C ≤ SMALL_C`, no extra dims, no
+/// label smoothing), a tile of rows at a time with one row per SIMD lane.
+#[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+fn ce_small_rows<T: Real, I: Index>(
+    dims: Dims,
+    x: &InputGrad<'_, T>,
+    target: &[I],
+    o: &ClassOptions<'_, T>,
+    gout: &GradOutput<'_, T>,
+    out_ptr: Option<SendPtr<T>>,
+    denom: f64,
+) -> f64 {
+    let c = dims.c;
+    let reduction = o.reduction;
+    let parts = map_chunks(dims.n, c, |s, e| {
+        let mut acc = 0.0f64;
+        let mut ev = [T::ZERO; SMALL_C * TILE];
+        let (mut m, mut sum, mut ln_s, mut a) = ([T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE]);
+        let mut fix = [0.0f64; TILE];
+        let mut tile = s;
+        while tile < e {
+            let rows = (e - tile).min(TILE);
+            let base = tile * c;
+            // SAFETY: rows tile..tile+rows are within dims (numel checked) and owned
+            // by this chunk; the tile is read here, before any gradient write.
+            unsafe {
+                T::small_stats(x.x_ptr().add(base), rows, c, ev.as_mut_ptr(), m.as_mut_ptr(), sum.as_mut_ptr(), ln_s.as_mut_ptr());
+            }
+            for r in 0..rows {
+                let p = tile + r;
+                let t = target[p].to_i64();
+                if t == o.ignore_index {
+                    // 0·p_k, NaN where the row holds NaN or +inf (as PyTorch).
+                    a[r] = T::from_f64(0.0 * sum[r].to_f64());
+                    fix[r] = 0.0;
+                    if reduction == Reduction::None {
+                        if let Some(op) = out_ptr {
+                            // SAFETY: p < out.len(); chunks are disjoint.
+                            unsafe { *op.ptr().add(p) = T::ZERO };
+                        }
+                    }
+                    continue;
+                }
+                let tu = t as usize;
+                let w_t = o.weight.map_or(1.0, |w| w[tu].to_f64());
+                // SAFETY: tu < c (scan_targets); the row has not been written yet.
+                let x_t = unsafe { x.x(base + r * c + tu) };
+                let loss = w_t * ((m[r] - x_t).to_f64() + ln_s[r].to_f64());
+                match (reduction, out_ptr) {
+                    (Reduction::None, Some(op)) => {
+                        // SAFETY: p < out.len(); chunks are disjoint.
+                        unsafe { *op.ptr().add(p) = T::from_f64(loss) };
+                    }
+                    (Reduction::None, None) => {}
+                    _ => acc += loss,
+                }
+                let scale = scale_for(reduction, gout, denom, p);
+                a[r] = T::from_f64(scale * w_t / sum[r].to_f64());
+                fix[r] = scale * w_t;
+            }
+            if x.has_grad() {
+                // SAFETY: this chunk owns the tile's rows; all reads are done.
+                unsafe {
+                    T::small_grad(x.g_ptr().add(base), rows, c, ev.as_ptr(), a.as_ptr());
+                    for r in 0..rows {
+                        let t = target[tile + r].to_i64();
+                        if t != o.ignore_index {
+                            let i = base + r * c + t as usize;
+                            let g = *x.g_ptr().add(i);
+                            x.set_g(i, g - T::from_f64(fix[r]));
+                        }
+                    }
+                }
+            }
+            tile += rows;
+        }
+        acc
+    });
+    let total: f64 = parts.iter().sum();
+    match reduction {
+        Reduction::Mean => total / denom,
+        Reduction::Sum => total,
+        _ => f64::NAN,
+    }
 }

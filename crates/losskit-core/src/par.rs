@@ -85,13 +85,13 @@ fn pool() -> Option<Arc<ThreadPool>> {
 /// Splits `n_items` items (each `item_elems` elements of work) into fixed chunks
 /// and maps `f(start, end)` over them, in parallel when the input is large.
 /// Results come back in chunk order.
-pub fn map_chunks<R, F>(n_items: usize, item_elems: usize, f: F) -> Vec<R>
+pub fn map_chunks<R, F>(n_items: usize, item_elems: usize, f: F) -> Parts<R>
 where
     R: Send,
     F: Fn(usize, usize) -> R + Sync + Send,
 {
     if n_items == 0 {
-        return Vec::new();
+        return Parts::Many(Vec::new());
     }
     let per = (CHUNK_ELEMS / item_elems.max(1)).max(1);
     let n_chunks = n_items.div_ceil(per);
@@ -100,12 +100,43 @@ where
         f(s, (s + per).min(n_items))
     };
     let total = n_items.saturating_mul(item_elems.max(1));
-    if n_chunks > 1 && total >= PARALLEL_THRESHOLD {
+    if n_chunks == 1 {
+        return Parts::One([run(0)]);
+    }
+    if total >= PARALLEL_THRESHOLD {
         if let Some(p) = pool() {
-            return p.install(|| (0..n_chunks).into_par_iter().map(run).collect());
+            return Parts::Many(p.install(|| (0..n_chunks).into_par_iter().map(run).collect()));
         }
     }
-    (0..n_chunks).map(run).collect()
+    Parts::Many((0..n_chunks).map(run).collect())
+}
+
+/// Per-chunk results in chunk order; a single chunk (every small input) needs
+/// no allocation.
+pub enum Parts<R> {
+    One([R; 1]),
+    Many(Vec<R>),
+}
+
+impl<R> Parts<R> {
+    /// The results, in chunk order.
+    pub fn iter(&self) -> std::slice::Iter<'_, R> {
+        match self {
+            Self::One(a) => a.iter(),
+            Self::Many(v) => v.iter(),
+        }
+    }
+}
+
+impl<R> IntoIterator for Parts<R> {
+    type Item = R;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<R>, std::vec::IntoIter<R>>;
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Self::One([a]) => Some(a).into_iter().chain(Vec::new()),
+            Self::Many(v) => None.into_iter().chain(v),
+        }
+    }
 }
 
 /// A raw pointer that may cross threads. Chunks write disjoint ranges.

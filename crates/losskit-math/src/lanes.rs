@@ -440,3 +440,86 @@ pub fn sigmoid<const FMA: bool>(x: &[f32], out: &mut [f32]) {
         *o = 1.0 / (1.0 + exp::<FMA>(-v));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Short rows (softmax over few classes): lanes = rows
+// ---------------------------------------------------------------------------
+
+/// Rows per tile of the short-row kernels.
+pub const TILE: usize = 16;
+/// Longest row the short-row kernels take.
+pub const SMALL_C: usize = 32;
+
+/// For a tile of `rows ≤ TILE` contiguous rows of `c ≤ SMALL_C` elements:
+/// per row its max `m`, `s = sum(exp(x - m))` and `ln s`, and the
+/// exponentials stored transposed (`e[k * TILE + row]`). Rows shorter than a
+/// vector would leave lanes idle; here one lane works on one row, so a (32, 10)
+/// batch is a few vector operations.
+///
+/// # Safety
+/// `x` valid for `rows * c` reads; `e` for `SMALL_C * TILE` writes; `m`, `s`,
+/// `ln_s` for `TILE` writes.
+#[inline(always)]
+pub unsafe fn small_stats<const FMA: bool>(
+    x: *const f32,
+    rows: usize,
+    c: usize,
+    e: *mut f32,
+    m: *mut f32,
+    s: *mut f32,
+    ln_s: *mut f32,
+) {
+    // SAFETY: per the contract.
+    unsafe {
+        let mut t = [[0.0f32; TILE]; SMALL_C];
+        for r in 0..rows {
+            for k in 0..c {
+                t[k][r] = *x.add(r * c + k);
+            }
+        }
+        let mut mx = [f32::NEG_INFINITY; TILE];
+        for row in t.iter().take(c) {
+            for l in 0..TILE {
+                mx[l] = select(row[l] > mx[l], row[l], mx[l]);
+            }
+        }
+        let mut sum = [0.0f32; TILE];
+        for (k, row) in t.iter().enumerate().take(c) {
+            let mut ev = [0.0f32; TILE];
+            for l in 0..TILE {
+                ev[l] = exp::<FMA>(row[l] - mx[l]);
+                sum[l] += ev[l];
+            }
+            std::ptr::copy_nonoverlapping(ev.as_ptr(), e.add(k * TILE), TILE);
+        }
+        let mut ls = [0.0f32; TILE];
+        for l in 0..TILE {
+            ls[l] = ln::<FMA>(sum[l]);
+        }
+        std::ptr::copy_nonoverlapping(mx.as_ptr(), m, TILE);
+        std::ptr::copy_nonoverlapping(sum.as_ptr(), s, TILE);
+        std::ptr::copy_nonoverlapping(ls.as_ptr(), ln_s, TILE);
+    }
+}
+
+/// `g[r * c + k] = a[r] * e[k * TILE + r]`: the gradient rows of a tile from
+/// the stored exponentials of [`small_stats`].
+///
+/// # Safety
+/// `g` valid for `rows * c` writes; `e`, `a` as written by [`small_stats`] /
+/// the caller.
+#[inline(always)]
+pub unsafe fn small_grad(g: *mut f32, rows: usize, c: usize, e: *const f32, a: *const f32) {
+    // SAFETY: per the contract.
+    unsafe {
+        for k in 0..c {
+            let mut v = [0.0f32; TILE];
+            for l in 0..TILE {
+                v[l] = *a.add(l) * *e.add(k * TILE + l);
+            }
+            for (r, &val) in v.iter().enumerate().take(rows) {
+                *g.add(r * c + k) = val;
+            }
+        }
+    }
+}

@@ -83,6 +83,28 @@ pub trait Real:
             }
         }
     }
+    /// Short rows: see [`crate::lanes::small_stats`]. Returns false (doing
+    /// nothing) where this type has no such kernel.
+    ///
+    /// # Safety
+    /// As [`crate::lanes::small_stats`].
+    unsafe fn small_stats(
+        _x: *const Self,
+        _rows: usize,
+        _c: usize,
+        _e: *mut Self,
+        _m: *mut Self,
+        _s: *mut Self,
+        _ln_s: *mut Self,
+    ) -> bool {
+        false
+    }
+    /// See [`crate::lanes::small_grad`].
+    ///
+    /// # Safety
+    /// As [`crate::lanes::small_grad`].
+    unsafe fn small_grad(_g: *mut Self, _rows: usize, _c: usize, _e: *const Self, _a: *const Self) {}
+
     /// The fused elementwise loss kernel, where one exists for this type
     /// (see [`crate::lanes::elementwise`]); `None` means "use the generic path".
     ///
@@ -160,6 +182,17 @@ impl_real!(
     unsafe fn row_scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
         // SAFETY: forwarded contract.
         unsafe { (crate::simd::kernels().scale_minus)(g, n, a, bw) }
+    },
+    #[inline]
+    unsafe fn small_stats(x: *const f32, rows: usize, c: usize, e: *mut f32, m: *mut f32, s: *mut f32, l: *mut f32) -> bool {
+        // SAFETY: forwarded contract.
+        unsafe { (crate::simd::kernels().small_stats)(x, rows, c, e, m, s, l) };
+        true
+    },
+    #[inline]
+    unsafe fn small_grad(g: *mut f32, rows: usize, c: usize, e: *const f32, a: *const f32) {
+        // SAFETY: forwarded contract.
+        unsafe { (crate::simd::kernels().small_grad)(g, rows, c, e, a) }
     },
     #[inline]
     #[allow(clippy::cast_possible_truncation)]

@@ -51,6 +51,8 @@ pub struct Kernels {
     pub exp_scaled: unsafe fn(*const f32, *mut f32, usize, f32, f32, Option<(f32, *const f32)>),
     /// Indexed by `[out given][grad given]`.
     pub elementwise: [[unsafe fn(Loss, *const f32, *const f32, usize, *mut f32, *mut f32, f32) -> f64; 2]; 2],
+    pub small_stats: unsafe fn(*const f32, usize, usize, *mut f32, *mut f32, *mut f32, *mut f32),
+    pub small_grad: unsafe fn(*mut f32, usize, usize, *const f32, *const f32),
     pub sigmoid: fn(&[f32], &mut [f32]),
     pub exp: fn(&[f32], &mut [f32]),
     pub ln: fn(&[f32], &mut [f32]),
@@ -88,6 +90,14 @@ macro_rules! isa_kernels {
                 lanes::elementwise::<L, F, O, G>(loss, x, t, n, out, grad, scale)
             }
             $(#[target_feature(enable = $feat)])?
+            pub unsafe fn small_stats(x: *const f32, rows: usize, c: usize, e: *mut f32, m: *mut f32, s: *mut f32, l: *mut f32) {
+                lanes::small_stats::<F>(x, rows, c, e, m, s, l)
+            }
+            $(#[target_feature(enable = $feat)])?
+            pub unsafe fn small_grad(g: *mut f32, rows: usize, c: usize, e: *const f32, a: *const f32) {
+                lanes::small_grad(g, rows, c, e, a)
+            }
+            $(#[target_feature(enable = $feat)])?
             unsafe fn sigmoid_t(x: &[f32], out: &mut [f32]) { lanes::sigmoid::<F>(x, out) }
             $(#[target_feature(enable = $feat)])?
             unsafe fn exp_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::exp::<F>(v) } }
@@ -114,6 +124,8 @@ macro_rules! isa_kernels {
                 scale_minus,
                 exp_scaled,
                 elementwise: [[ew::<false, false>, ew::<false, true>], [ew::<true, false>, ew::<true, true>]],
+                small_stats,
+                small_grad,
                 sigmoid,
                 exp,
                 ln,

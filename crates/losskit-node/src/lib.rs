@@ -487,8 +487,8 @@ fn task(name: &str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTa
     }
 }
 
-fn grad_name(base: &str, grad_out: Option<&Unknown<'_>>) -> String {
-    if grad_out.is_some() { format!("{base}WithGrad") } else { base.to_string() }
+fn grad_name(base: &'static str, with_grad: &'static str, grad_out: Option<&Unknown<'_>>) -> &'static str {
+    if grad_out.is_some() { with_grad } else { base }
 }
 
 /// Declares the sync and async native entries of one operation: both parse
@@ -510,8 +510,8 @@ macro_rules! entries {
         /// Runs on a libuv worker thread; the inputs must be private copies.
         #[napi(js_name = $js_async)]
         pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<AsyncTask<CallTask>> {
-            let name = $name;
-            task(&name, $build, &env)
+            let name: &'static str = $name;
+            task(name, $build, &env)
         }
     };
 }
@@ -519,7 +519,7 @@ macro_rules! entries {
 entries!(
     /// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
     cross_entropy, cross_entropy_async, "crossEntropy", "crossEntropyAsync",
-    grad_name("crossEntropy", grad_out.as_ref()), ret f64, map |v| v,
+    grad_name("crossEntropy", "crossEntropyWithGrad", grad_out.as_ref()), ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, target_scalar: f64, weight: Option<Unknown<'_>>,
      ignore_index: f64, reduction: u32, label_smoothing: f64, n: f64, c: f64, d: f64,
      grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
@@ -532,7 +532,7 @@ entries!(
 entries!(
     /// Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
     nll_loss, nll_loss_async, "nllLoss", "nllLossAsync",
-    grad_name("nllLoss", grad_out.as_ref()), ret f64, map |v| v,
+    grad_name("nllLoss", "nllLossWithGrad", grad_out.as_ref()), ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, target_scalar: f64, weight: Option<Unknown<'_>>,
      ignore_index: f64, reduction: u32, n: f64, c: f64, d: f64, grad_output_scalar: f64,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>)
@@ -543,7 +543,7 @@ entries!(
 entries!(
     /// Native KL divergence. Internal: use `index.ts`.
     kl_div, kl_div_async, "klDiv", "klDivAsync",
-    grad_name("klDiv", grad_out.as_ref()), ret f64, map |v| v,
+    grad_name("klDiv", "klDivWithGrad", grad_out.as_ref()), ret f64, map |v| v,
     (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, log_target: bool, reduction: u32,
      grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
      grad_out: Option<Unknown<'_>>)
@@ -554,7 +554,7 @@ entries!(
 entries!(
     /// Native binary cross entropy. Internal: use `index.ts`.
     binary_cross_entropy, binary_cross_entropy_async, "binaryCrossEntropy", "binaryCrossEntropyAsync",
-    grad_name("binaryCrossEntropy", grad_out.as_ref()), ret f64, map |v| v,
+    grad_name("binaryCrossEntropy", "binaryCrossEntropyWithGrad", grad_out.as_ref()), ret f64, map |v| v,
     (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
      weight_shape: Option<Vec<f64>>, reduction: u32, grad_output_scalar: f64,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>)
@@ -566,7 +566,7 @@ entries!(
     /// Native binary cross entropy with logits. Internal: use `index.ts`.
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_async,
     "binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsAsync",
-    grad_name("binaryCrossEntropyWithLogits", grad_out.as_ref()), ret f64, map |v| v,
+    grad_name("binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsWithGrad", grad_out.as_ref()), ret f64, map |v| v,
     (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
      weight_shape: Option<Vec<f64>>, pos_weight: Option<Unknown<'_>>, pos_weight_shape: Option<Vec<f64>>,
      reduction: u32, grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
@@ -578,35 +578,35 @@ entries!(
 
 entries!(
     /// Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-    log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", "logSoftmax".to_string(), ret (), map |_| (),
+    log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", "logSoftmax", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::LogSoftmax, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-    softmax_fn, softmax_async, "softmax", "softmaxAsync", "softmax".to_string(), ret (), map |_| (),
+    softmax_fn, softmax_async, "softmax", "softmaxAsync", "softmax", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Softmax, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
-    entropy, entropy_async, "entropy", "entropyAsync", "entropy".to_string(), ret (), map |_| (),
+    entropy, entropy_async, "entropy", "entropyAsync", "entropy", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Entropy, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native sigmoid. Internal: use `index.ts`.
-    sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", "sigmoid".to_string(), ret (), map |_| (),
+    sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", "sigmoid", ret (), map |_| (),
     (input: Unknown<'_>, out: Unknown<'_>)
     => unary_call(false, &input, None, &out)
 );
 
 entries!(
     /// Native logit. Internal: use `index.ts`.
-    logit, logit_async, "logit", "logitAsync", "logit".to_string(), ret (), map |_| (),
+    logit, logit_async, "logit", "logitAsync", "logit", ret (), map |_| (),
     (input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>)
     => unary_call(true, &input, eps, &out)
 );
