@@ -10,7 +10,24 @@
  * @packageDocumentation
  */
 
-import * as native from './binding'
+import type * as Binding from './binding'
+
+/** Loads the native addon, or explains what is missing and how to get it. */
+function loadNative(): typeof Binding {
+  try {
+    return require('./binding') as typeof Binding
+  } catch (err) {
+    throw new Error(
+      `losskit: no native binary for ${process.platform}-${process.arch} (Node ${process.version}). ` +
+        'Prebuilt binaries come in the optional dependency losskit-<platform> (linux x64/arm64 gnu/musl, darwin x64/arm64, win32 x64): ' +
+        'reinstall without --omit=optional / --no-optional. Elsewhere, build from source: install Rust (https://rustup.rs), ' +
+        'then run `npm install && npm run build` in a checkout of losskit.',
+      { cause: err },
+    )
+  }
+}
+
+const native = loadNative()
 
 // ---------------------------------------------------------------------------
 // Types
