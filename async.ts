@@ -59,15 +59,34 @@ function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unkno
   return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 
-function elem(fn: string, which: (typeof Elem)[keyof typeof Elem], input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
+function elem(
+  fn: string,
+  which: (typeof Elem)[keyof typeof Elem],
+  input: unknown,
+  target: unknown,
+  o: unknown,
+  grad: boolean,
+): Promise<never> {
   const opts = options(fn, o)
   return elemLoss(fn, which, input, target, opts, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 
 /** Async {@link import('./index').crossEntropy}. */
-export async function crossEntropy<A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Promise<number>
-export async function crossEntropy<A extends FloatArray>(input: Tensor<A>, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Promise<Tensor<A>>
-export async function crossEntropy<A extends FloatArray>(input: TensorLike<A>, target: ClassTarget<A>, options?: CrossEntropyOptions<A> & ScalarOpt): Promise<number>
+export async function crossEntropy<A extends FloatArray>(
+  input: A,
+  target: ClassTarget<A>,
+  options: CrossEntropyOptions<A> & NoneOpt,
+): Promise<number>
+export async function crossEntropy<A extends FloatArray>(
+  input: Tensor<A>,
+  target: ClassTarget<A>,
+  options: CrossEntropyOptions<A> & NoneOpt,
+): Promise<Tensor<A>>
+export async function crossEntropy<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: ClassTarget<A>,
+  options?: CrossEntropyOptions<A> & ScalarOpt,
+): Promise<number>
 export async function crossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return cls('crossEntropy', false, input, target, options, false)
 }
@@ -89,8 +108,16 @@ export async function crossEntropyWithGrad(input: unknown, target: unknown, opti
 
 /** Async {@link import('./index').nllLoss}. */
 export async function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Promise<number>
-export async function nllLoss<A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Promise<Tensor<A>>
-export async function nllLoss<A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): Promise<number>
+export async function nllLoss<A extends FloatArray>(
+  input: Tensor<A>,
+  target: IndexTarget,
+  options: NLLLossOptions<A> & NoneOpt,
+): Promise<Tensor<A>>
+export async function nllLoss<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: IndexTarget,
+  options?: NLLLossOptions<A> & ScalarOpt,
+): Promise<number>
 export async function nllLoss(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return cls('nllLoss', true, input, target, options, false)
 }
@@ -111,8 +138,16 @@ export async function nllLossWithGrad(input: unknown, target: unknown, options?:
 }
 
 /** Async {@link import('./index').klDiv}. */
-export async function klDiv<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: KLDivOptions<A> & NoneOpt): Promise<Tensor<A>>
-export async function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A> & KlScalarOpt): Promise<number>
+export async function klDiv<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: KLDivOptions<A> & NoneOpt,
+): Promise<Tensor<A>>
+export async function klDiv<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: KLDivOptions<A> & KlScalarOpt,
+): Promise<number>
 export async function klDiv(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return elem('klDiv', Elem.Kl, input, target, options, false)
 }
@@ -133,8 +168,16 @@ export async function klDivWithGrad(input: unknown, target: unknown, options?: u
 }
 
 /** Async {@link import('./index').binaryCrossEntropy}. */
-export async function binaryCrossEntropy<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: BCEOptions<A> & NoneOpt): Promise<Tensor<A>>
-export async function binaryCrossEntropy<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: BCEOptions<A> & ScalarOpt): Promise<number>
+export async function binaryCrossEntropy<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: BCEOptions<A> & NoneOpt,
+): Promise<Tensor<A>>
+export async function binaryCrossEntropy<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEOptions<A> & ScalarOpt,
+): Promise<number>
 export async function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return elem('binaryCrossEntropy', Elem.Bce, input, target, options, false)
 }

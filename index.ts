@@ -224,8 +224,10 @@ const KL_REDUCTIONS: Record<string, number> = { none: 0, mean: 1, sum: 2, batchm
 function reductionCode(fn: string, r: unknown, table = REDUCTIONS): number {
   if (r === undefined) return 1
   const c = typeof r === 'string' ? table[r] : undefined
-  if (c === undefined || !Object.prototype.hasOwnProperty.call(table, r as string)) {
-    const allowed = Object.keys(table).map((k) => `'${k}'`).join(', ')
+  if (c === undefined || !Object.hasOwn(table, r as string)) {
+    const allowed = Object.keys(table)
+      .map((k) => `'${k}'`)
+      .join(', ')
     fail(fn, 'ERR_INVALID_ARG_VALUE', `options.reduction must be one of ${allowed}, got ${describe(r)}`)
   }
   return c
@@ -286,7 +288,11 @@ function gradOutputOf<A extends FloatArray>(
     if (!none) fail(fn, 'ERR_INVALID_ARG_TYPE', `options.gradOutput must be a number for a scalar loss, got ${describe(g)}`)
   }
   if (typeof g === 'number') {
-    fail(fn, 'ERR_INVALID_ARG_VALUE', `options.gradOutput must be a tensor of the loss's shape ${fmtShape(lossShape)} for reduction 'none', got ${g}`)
+    fail(
+      fn,
+      'ERR_INVALID_ARG_VALUE',
+      `options.gradOutput must be a tensor of the loss's shape ${fmtShape(lossShape)} for reduction 'none', got ${g}`,
+    )
   }
   const t = floatTensor<A>(fn, 'options.gradOutput', g, like)
   const bare = isFloat(g)
@@ -395,11 +401,17 @@ interface ClassParsed<A extends FloatArray> {
   labelSmoothing: number
 }
 
-function parseClassOptions<A extends FloatArray>(fn: string, o: Record<string, unknown>, like: A | undefined, smoothing: boolean): ClassParsed<A> {
+function parseClassOptions<A extends FloatArray>(
+  fn: string,
+  o: Record<string, unknown>,
+  like: A | undefined,
+  smoothing: boolean,
+): ClassParsed<A> {
   let weight: A | undefined
   if (o.weight !== undefined) {
     const w = floatTensor<A>(fn, 'options.weight', o.weight, like)
-    if (w.shape.length !== 1) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.weight must be 1-D (one weight per class), got shape ${fmtShape(w.shape)}`)
+    if (w.shape.length !== 1)
+      fail(fn, 'ERR_INVALID_ARG_VALUE', `options.weight must be 1-D (one weight per class), got shape ${fmtShape(w.shape)}`)
     weight = w.data
   }
   const labelSmoothing = smoothing ? numberOpt(fn, 'labelSmoothing', o.labelSmoothing, 0) : 0
@@ -441,7 +453,8 @@ function classLoss(
   let t: unknown
   let tScalar = 0
   if (typeof target === 'number') {
-    if (batched) fail(fn, 'ERR_INVALID_ARG_VALUE', `target must have shape ${fmtShape(lossShape)} for input of shape ${fmtShape(s)}, got a number`)
+    if (batched)
+      fail(fn, 'ERR_INVALID_ARG_VALUE', `target must have shape ${fmtShape(lossShape)} for input of shape ${fmtShape(s)}, got a number`)
     if (!Number.isSafeInteger(target)) fail(fn, 'ERR_OUT_OF_RANGE', `target = ${target} is out of range: it must be an integer class index`)
     tScalar = target
   } else if (isIndex(target) || (typeof target === 'object' && target !== null && isIndex((target as Tensor<unknown>).data))) {
@@ -449,20 +462,31 @@ function classLoss(
     const data = (bare ? target : (target as Tensor<IndexArray>).data) as IndexArray
     const ts = bare ? [data.length] : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
     if (bare ? !(batched ? lossShape.length === 1 && data.length === lossShape[0] : false) : !sameShape(ts, lossShape)) {
-      fail(fn, 'ERR_INVALID_ARG_VALUE', `target of shape ${fmtShape(ts)} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShape)}`)
+      fail(
+        fn,
+        'ERR_INVALID_ARG_VALUE',
+        `target of shape ${fmtShape(ts)} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShape)}`,
+      )
     }
     t = data
-  } else if (!nll && (isFloat(target) || (typeof target === 'object' && target !== null && 'data' in target && isFloat((target as Tensor<unknown>).data)))) {
+  } else if (
+    !nll &&
+    (isFloat(target) || (typeof target === 'object' && target !== null && 'data' in target && isFloat((target as Tensor<unknown>).data)))
+  ) {
     const tt = floatTensor(fn, 'target', target, x.data)
     if (!sameShape(tt.shape, s)) {
-      fail(fn, 'ERR_INVALID_ARG_VALUE', `class-probability target of shape ${fmtShape(tt.shape)} must have the input's shape ${fmtShape(s)}`)
+      fail(
+        fn,
+        'ERR_INVALID_ARG_VALUE',
+        `class-probability target of shape ${fmtShape(tt.shape)} must have the input's shape ${fmtShape(s)}`,
+      )
     }
     t = tt.data
   } else {
     fail(
       fn,
       'ERR_INVALID_ARG_TYPE',
-      `target must be a class index (number), an Int32Array or BigInt64Array tensor${nll ? '' : ', or class probabilities of the input\'s type'}, got ${describe(target)}`,
+      `target must be a class index (number), an Int32Array or BigInt64Array tensor${nll ? '' : ", or class probabilities of the input's type"}, got ${describe(target)}`,
     )
   }
 
@@ -509,8 +533,16 @@ function classLoss(
  * ```
  */
 export function crossEntropy<A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): number
-export function crossEntropy<A extends FloatArray>(input: Tensor<A>, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Tensor<A>
-export function crossEntropy<A extends FloatArray>(input: TensorLike<A>, target: ClassTarget<A>, options?: CrossEntropyOptions<A> & ScalarOpt): number
+export function crossEntropy<A extends FloatArray>(
+  input: Tensor<A>,
+  target: ClassTarget<A>,
+  options: CrossEntropyOptions<A> & NoneOpt,
+): Tensor<A>
+export function crossEntropy<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: ClassTarget<A>,
+  options?: CrossEntropyOptions<A> & ScalarOpt,
+): number
 export function crossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
   return classLoss('crossEntropy', false, input, target, optionsOf('crossEntropy', options), undefined, false, undefined)
 }
@@ -633,14 +665,28 @@ function elemLoss(
     const w = operand(fn, 'weight', o.weight, x.data)
     const ws = w?.shape as number[] | undefined
     if (which === Elem.Bce) {
-      if (mode === SYNC) return finish(native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad), out, grad)
+      if (mode === SYNC)
+        return finish(native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad), out, grad)
       args = [x.data, t.data, s, w?.data, ws, reduction, gs, ga, out, grad]
       name = 'binaryCrossEntropyAsync'
     } else {
       const pw = operand(fn, 'posWeight', o.posWeight, x.data)
       const pws = pw?.shape as number[] | undefined
       if (mode === SYNC) {
-        const v = native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad)
+        const v = native.binaryCrossEntropyWithLogits(
+          x.data,
+          t.data,
+          s as number[],
+          w?.data,
+          ws,
+          pw?.data,
+          pws,
+          reduction,
+          gs,
+          ga,
+          out,
+          grad,
+        )
         return finish(v, out, grad)
       }
       args = [x.data, t.data, s, w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad]
@@ -694,9 +740,21 @@ export function klDivWithGrad(input: unknown, target: unknown, options?: unknown
  * binaryCrossEntropy(new Float32Array([0.9, 0.2]), new Float32Array([1, 0]))
  * ```
  */
-export function binaryCrossEntropy<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: BCEOptions<A> & NoneOpt): Tensor<A>
-export function binaryCrossEntropy<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: BCEOptions<A> & ScalarOpt): number
-export function binaryCrossEntropy<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: BCEOptions<A>): number | Tensor<A>
+export function binaryCrossEntropy<A extends FloatArray>(
+  input: Tensor<A>,
+  target: TensorLike<A>,
+  options: BCEOptions<A> & NoneOpt,
+): Tensor<A>
+export function binaryCrossEntropy<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEOptions<A> & ScalarOpt,
+): number
+export function binaryCrossEntropy<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: TensorLike<A>,
+  options?: BCEOptions<A>,
+): number | Tensor<A>
 export function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
   return elemLoss('binaryCrossEntropy', Elem.Bce, input, target, options_('binaryCrossEntropy', options), false, undefined)
 }
@@ -791,16 +849,29 @@ export class CrossEntropyLoss<A extends FloatArray = FloatArray> {
   }
   /** The loss, as {@link crossEntropy}. */
   forward(input: TensorLike<A>, target: ClassTarget<A>): number | Tensor<A> {
-    return classLoss('CrossEntropyLoss.forward', false, input, target, this.options as Record<string, unknown>, this.#parsed, false, undefined) as
-      | number
-      | Tensor<A>
+    return classLoss(
+      'CrossEntropyLoss.forward',
+      false,
+      input,
+      target,
+      this.options as Record<string, unknown>,
+      this.#parsed,
+      false,
+      undefined,
+    ) as number | Tensor<A>
   }
   /** The loss and its gradient, as {@link crossEntropyWithGrad}. */
   forwardWithGrad(input: TensorLike<A>, target: ClassTarget<A>, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
-    return classLoss('CrossEntropyLoss.forwardWithGrad', false, input, target, this.options as Record<string, unknown>, this.#parsed, true, gradOutput) as WithGrad<
-      number | Tensor<A>,
-      A
-    >
+    return classLoss(
+      'CrossEntropyLoss.forwardWithGrad',
+      false,
+      input,
+      target,
+      this.options as Record<string, unknown>,
+      this.#parsed,
+      true,
+      gradOutput,
+    ) as WithGrad<number | Tensor<A>, A>
   }
 }
 
@@ -814,14 +885,22 @@ export class NLLLoss<A extends FloatArray = FloatArray> {
   }
   /** The loss, as {@link nllLoss}. */
   forward(input: TensorLike<A>, target: IndexTarget): number | Tensor<A> {
-    return classLoss('NLLLoss.forward', true, input, target, this.options as Record<string, unknown>, this.#parsed, false, undefined) as number | Tensor<A>
+    return classLoss('NLLLoss.forward', true, input, target, this.options as Record<string, unknown>, this.#parsed, false, undefined) as
+      | number
+      | Tensor<A>
   }
   /** The loss and its gradient, as {@link nllLossWithGrad}. */
   forwardWithGrad(input: TensorLike<A>, target: IndexTarget, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
-    return classLoss('NLLLoss.forwardWithGrad', true, input, target, this.options as Record<string, unknown>, this.#parsed, true, gradOutput) as WithGrad<
-      number | Tensor<A>,
-      A
-    >
+    return classLoss(
+      'NLLLoss.forwardWithGrad',
+      true,
+      input,
+      target,
+      this.options as Record<string, unknown>,
+      this.#parsed,
+      true,
+      gradOutput,
+    ) as WithGrad<number | Tensor<A>, A>
   }
 }
 
@@ -845,14 +924,21 @@ abstract class ElemModule<A extends FloatArray, O> {
   }
   /** The loss, as the functional form. */
   forward(input: TensorLike<A>, target: TensorLike<A>): number | Tensor<A> {
-    return elemLoss(`${this.name}.forward`, this.which, input, target, this.options as Record<string, unknown>, false, undefined) as number | Tensor<A>
+    return elemLoss(`${this.name}.forward`, this.which, input, target, this.options as Record<string, unknown>, false, undefined) as
+      | number
+      | Tensor<A>
   }
   /** The loss and its gradient, as the functional `…WithGrad` form. */
   forwardWithGrad(input: TensorLike<A>, target: TensorLike<A>, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
-    return elemLoss(`${this.name}.forwardWithGrad`, this.which, input, target, this.options as Record<string, unknown>, true, gradOutput) as WithGrad<
-      number | Tensor<A>,
-      A
-    >
+    return elemLoss(
+      `${this.name}.forwardWithGrad`,
+      this.which,
+      input,
+      target,
+      this.options as Record<string, unknown>,
+      true,
+      gradOutput,
+    ) as WithGrad<number | Tensor<A>, A>
   }
 }
 
@@ -909,7 +995,8 @@ function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input:
   const reduce = op === 'entropy'
   const shape = reduce ? x.shape.filter((_, i) => i !== k) : x.shape
   const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length)
-  const finish = (_v: number, r: FloatArray | undefined): Result => (shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape })
+  const finish = (_v: number, r: FloatArray | undefined): Result =>
+    shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape }
   if (mode === ASYNC) return runAsync(`${op}Async`, [x.data, outer, c, inner, out], [0], 4, -1, opts, finish)
   native[op](x.data, outer, c, inner, out)
   return finish(0, out)
@@ -967,7 +1054,8 @@ function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mod
   const opts = options(fn, o)
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
-  const finish = (_v: number, r: FloatArray | undefined): Result => (x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape })
+  const finish = (_v: number, r: FloatArray | undefined): Result =>
+    x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape }
   if (logit) {
     const eps = opts.eps === undefined ? undefined : numberOpt(fn, 'eps', opts.eps, 0)
     if (mode === ASYNC) return runAsync('logitAsync', [x.data, eps, out], [0], 2, -1, opts, finish)
@@ -1015,7 +1103,8 @@ export function tensor<A extends FloatArray | IndexArray>(data: A, shape?: reado
 /** Sets the number of threads large inputs use (results do not depend on it). */
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number') fail('setNumThreads', 'ERR_INVALID_ARG_TYPE', `n must be a number, got ${describe(n)}`)
-  if (!Number.isInteger(n) || n < 1 || n > 1024) fail('setNumThreads', 'ERR_OUT_OF_RANGE', `n = ${n} is out of range: it must be an integer in [1, 1024]`)
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    fail('setNumThreads', 'ERR_OUT_OF_RANGE', `n = ${n} is out of range: it must be an integer in [1, 1024]`)
   native.setNumThreads(n)
 }
 

@@ -4,7 +4,7 @@
 //   ce_loss_fn = torch.nn.CrossEntropyLoss(reduction='none')
 //   nll_loss_fn = torch.nn.NLLLoss(reduction='none')
 //   log_softmax_fn = torch.nn.LogSoftmax(dim=0)
-import { CrossEntropyLoss, NLLLoss, logSoftmax } from 'losskit'
+import { CrossEntropyLoss, logSoftmax, NLLLoss } from 'losskit'
 import { rng } from './_random.mjs'
 
 const r = rng(1)

@@ -1,6 +1,6 @@
 // The seed's second verification script, with losskit:
 // KLDivLoss(log q, p) with 'sum' equals −H(p) + CrossEntropy(logits, p).
-import { KLDivLoss, crossEntropy, entropy, softmax } from 'losskit'
+import { crossEntropy, entropy, KLDivLoss, softmax } from 'losskit'
 import { rng } from './_random.mjs'
 
 const r = rng(2)

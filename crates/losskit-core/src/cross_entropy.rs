@@ -270,25 +270,31 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             // checked; every read of the row happens before the fused pass below
             // writes over it (gradOut may be the input itself).
             let m = if stride == 1 {
+                // SAFETY: see above.
                 T::row_max(unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) })
             } else {
                 T::NEG_INFINITY
             };
+            // SAFETY: see above (tu < c was checked by scan_targets).
             let x_t = if ignored { T::ZERO } else { unsafe { x.x(base + tu * stride) } };
             let mut smooth_dm = 0.0f64; // sum_c w_c (m - x_c), needs the row before it is overwritten
             let (m, sum) = if fused {
                 if !ignored && eps > 0.0 {
                     for k in 0..c {
                         let wk = weight.map_or(1.0, |w| w[k].to_f64());
+                        // SAFETY: see above.
                         smooth_dm += wk * (m - unsafe { x.x(base + k) }).to_f64();
                     }
                 }
+                // SAFETY: see above; this is the pass that writes over the row.
                 (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m) })
             } else {
+                // SAFETY: see above.
                 let (m, sum) = unsafe { stats(x, base, stride, c) };
                 if !ignored && eps > 0.0 {
                     for k in 0..c {
                         let wk = weight.map_or(1.0, |w| w[k].to_f64());
+                        // SAFETY: see above.
                         smooth_dm += wk * (m - unsafe { x.x(base + k * stride) }).to_f64();
                     }
                 }
@@ -393,7 +399,11 @@ pub fn cross_entropy_prob<T: Real>(
     let weight = o.weight;
     let tprime = |i: usize| {
         let t = target[i].to_f64();
-        if eps > 0.0 { t * keep + add } else { t }
+        if eps > 0.0 {
+            t * keep + add
+        } else {
+            t
+        }
     };
 
     let parts = map_chunks(dims.positions(), c, |s, e| {
@@ -458,7 +468,8 @@ fn ce_small_rows<T: Real, I: Index>(
     let parts = map_chunks(dims.n, c, |s, e| {
         let mut acc = 0.0f64;
         let mut ev = [T::ZERO; SMALL_C * TILE];
-        let (mut m, mut sum, mut ln_s, mut a) = ([T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE]);
+        let (mut m, mut sum, mut ln_s, mut a) =
+            ([T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE]);
         let mut fix = [0.0f64; TILE];
         let mut tile = s;
         while tile < e {
@@ -467,7 +478,15 @@ fn ce_small_rows<T: Real, I: Index>(
             // SAFETY: rows tile..tile+rows are within dims (numel checked) and owned
             // by this chunk; the tile is read here, before any gradient write.
             unsafe {
-                T::small_stats(x.x_ptr().add(base), rows, c, ev.as_mut_ptr(), m.as_mut_ptr(), sum.as_mut_ptr(), ln_s.as_mut_ptr());
+                T::small_stats(
+                    x.x_ptr().add(base),
+                    rows,
+                    c,
+                    ev.as_mut_ptr(),
+                    m.as_mut_ptr(),
+                    sum.as_mut_ptr(),
+                    ln_s.as_mut_ptr(),
+                );
             }
             for r in 0..rows {
                 let p = tile + r;

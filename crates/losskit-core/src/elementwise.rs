@@ -89,7 +89,8 @@ impl<T: Real> Common<'_, T> {
             unsafe {
                 let o = out.map_or(std::ptr::null_mut(), |o| o.ptr().add(s));
                 let g = if x.has_grad() { x.g_ptr().add(s) } else { std::ptr::null_mut() };
-                T::fused_elementwise(loss, x.x_ptr().add(s), target.as_ptr().add(s), e - s, o, g, scale).unwrap_or(f64::NAN)
+                T::fused_elementwise(loss, x.x_ptr().add(s), target.as_ptr().add(s), e - s, o, g, scale)
+                    .unwrap_or(f64::NAN)
             }
         });
         let total: f64 = parts.iter().sum();
@@ -191,7 +192,11 @@ fn check_unit<T: Real>(what: &str, v: &[T]) -> Result<()> {
     let bad = map_chunks(v.len(), 1, |s, e| {
         // Branch-free scan first (vectorises); locate the element only on failure.
         let any = v[s..e].iter().fold(false, |b, &x| b | !(x >= T::ZERO && x <= T::ONE));
-        if any { (s..e).find(|&i| !(v[i] >= T::ZERO && v[i] <= T::ONE)) } else { None }
+        if any {
+            (s..e).find(|&i| !(v[i] >= T::ZERO && v[i] <= T::ONE))
+        } else {
+            None
+        }
     });
     if let Some(i) = bad.into_iter().flatten().next() {
         return Err(Error::range(format!(
@@ -208,7 +213,11 @@ pub fn fmt_num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else {
         format!("{v}")
     }

@@ -4,11 +4,14 @@
 //! it reads, and fills caller-provided outputs. Value and gradient come from the
 //! same pass. See `SPEC.md` for the public semantics these kernels implement.
 
-mod buffers;
+// Kernels walk several buffers with one index on purpose.
+#![allow(clippy::needless_range_loop)]
+
 pub mod broadcast;
+mod buffers;
 pub mod cross_entropy;
-mod error;
 pub mod elementwise;
+mod error;
 mod index;
 pub mod nll;
 pub mod par;

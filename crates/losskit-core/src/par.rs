@@ -154,4 +154,3 @@ impl<T> SendPtr<T> {
         self.0
     }
 }
-

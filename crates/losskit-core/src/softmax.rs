@@ -1,8 +1,8 @@
 //! `log_softmax`, `softmax` and the categorical `entropy` along one dimension
 //! of a row-major tensor viewed as `(outer, C, inner)`.
 
-use crate::error::{check_len, Error, Result};
 use crate::elementwise::fmt_num;
+use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::Real;
 use losskit_math::rows;

@@ -46,13 +46,29 @@ struct Ce {
 
 fn ce32(dims: Dims, x: &[f32], t: &[i64], o: &ClassOptions<'_, f32>) -> (f64, Vec<f32>) {
     let mut g = vec![0.0f32; x.len()];
-    let v = cross_entropy_index(dims, &InputGrad::with_grad(x, &mut g).unwrap(), t, o, GradOutput::Scalar(0.7), None).unwrap();
+    let v = cross_entropy_index(
+        dims,
+        &InputGrad::with_grad(x, &mut g).unwrap(),
+        t,
+        o,
+        GradOutput::Scalar(0.7),
+        None,
+    )
+    .unwrap();
     (v, g)
 }
 
 fn ce64(dims: Dims, x: &[f64], t: &[i64], o: &ClassOptions<'_, f64>) -> Ce {
     let mut g = vec![0.0f64; x.len()];
-    let loss = cross_entropy_index(dims, &InputGrad::with_grad(x, &mut g).unwrap(), t, o, GradOutput::Scalar(0.7), None).unwrap();
+    let loss = cross_entropy_index(
+        dims,
+        &InputGrad::with_grad(x, &mut g).unwrap(),
+        t,
+        o,
+        GradOutput::Scalar(0.7),
+        None,
+    )
+    .unwrap();
     Ce { loss, grad: g }
 }
 
@@ -66,8 +82,16 @@ fn cross_entropy_every_isa_matches_f64() {
         let w = rand(c, 9, 0.1, 2.0);
         let w64 = f64s(&w);
         for (ls, weighted) in [(0.0, false), (0.0, true), (0.2, true)] {
-            let o32 = ClassOptions { weight: weighted.then_some(&w[..]), label_smoothing: ls, ..ClassOptions::default() };
-            let o64 = ClassOptions { weight: weighted.then_some(&w64[..]), label_smoothing: ls, ..ClassOptions::default() };
+            let o32 = ClassOptions {
+                weight: weighted.then_some(&w[..]),
+                label_smoothing: ls,
+                ..ClassOptions::default()
+            };
+            let o64 = ClassOptions {
+                weight: weighted.then_some(&w64[..]),
+                label_smoothing: ls,
+                ..ClassOptions::default()
+            };
             let reference = ce64(dims, &f64s(&x), &t, &o64);
             for isa in available() {
                 assert!(force(isa));
@@ -77,7 +101,15 @@ fn cross_entropy_every_isa_matches_f64() {
                 assert_all_close(&what, &g, &reference.grad);
                 // In place: the gradient written over the logits.
                 let mut xi = x.clone();
-                let vi = cross_entropy_index(dims, &InputGrad::in_place(&mut xi), &t, &o32, GradOutput::Scalar(0.7), None).unwrap();
+                let vi = cross_entropy_index(
+                    dims,
+                    &InputGrad::in_place(&mut xi),
+                    &t,
+                    &o32,
+                    GradOutput::Scalar(0.7),
+                    None,
+                )
+                .unwrap();
                 assert_eq!(vi.to_bits(), v.to_bits(), "{what}: in-place loss");
                 assert_eq!(xi, g, "{what}: in-place gradient");
             }
@@ -96,16 +128,41 @@ fn probability_targets_and_nll_match_f64() {
     let o64 = ClassOptions { label_smoothing: 0.1, ..ClassOptions::default() };
     let mut g = vec![0.0; x.len()];
     let mut g64 = vec![0.0; x.len()];
-    let v = cross_entropy_prob(dims, &InputGrad::with_grad(&x, &mut g).unwrap(), &p, &o32, GradOutput::Scalar(1.0), None).unwrap();
+    let v = cross_entropy_prob(
+        dims,
+        &InputGrad::with_grad(&x, &mut g).unwrap(),
+        &p,
+        &o32,
+        GradOutput::Scalar(1.0),
+        None,
+    )
+    .unwrap();
     let x64 = f64s(&x);
-    let v64 = cross_entropy_prob(dims, &InputGrad::with_grad(&x64, &mut g64).unwrap(), &f64s(&p), &o64, GradOutput::Scalar(1.0), None).unwrap();
+    let v64 = cross_entropy_prob(
+        dims,
+        &InputGrad::with_grad(&x64, &mut g64).unwrap(),
+        &f64s(&p),
+        &o64,
+        GradOutput::Scalar(1.0),
+        None,
+    )
+    .unwrap();
     assert!(close32(v, v64));
     assert_all_close("prob grad", &g, &g64);
-    let t: Vec<i32> = (0..12).map(|i| (i * 5 % 9) as i32).collect();
+    let t: Vec<i32> = (0..12).map(|i| i * 5 % 9).collect();
     let o = ClassOptions { reduction: Reduction::Sum, ..ClassOptions::default() };
     let o64 = ClassOptions { reduction: Reduction::Sum, ..ClassOptions::default() };
-    let v = nll_loss(dims, &InputGrad::with_grad(&x, &mut g).unwrap(), &t, &o, GradOutput::Scalar(1.0), None).unwrap();
-    let v64 = nll_loss(dims, &InputGrad::with_grad(&x64, &mut g64).unwrap(), &t, &o64, GradOutput::Scalar(1.0), None).unwrap();
+    let v = nll_loss(dims, &InputGrad::with_grad(&x, &mut g).unwrap(), &t, &o, GradOutput::Scalar(1.0), None)
+        .unwrap();
+    let v64 = nll_loss(
+        dims,
+        &InputGrad::with_grad(&x64, &mut g64).unwrap(),
+        &t,
+        &o64,
+        GradOutput::Scalar(1.0),
+        None,
+    )
+    .unwrap();
     assert!(close32(v, v64));
     assert_all_close("nll grad", &g, &g64);
 }
@@ -124,27 +181,65 @@ fn elementwise_every_isa_matches_f64() {
         (
             "bce_logits",
             &logits,
-            |x, t, o| binary_cross_entropy_with_logits(&[t.len()], x, t, None, None, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap()
-                + 0.0 * o.len() as f64,
-            |x, t, _| binary_cross_entropy_with_logits(&[t.len()], x, t, None, None, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap(),
+            |x, t, o| {
+                binary_cross_entropy_with_logits(
+                    &[t.len()],
+                    x,
+                    t,
+                    None,
+                    None,
+                    Reduction::Mean,
+                    GradOutput::Scalar(1.0),
+                    None,
+                )
+                .unwrap()
+                    + 0.0 * o.len() as f64
+            },
+            |x, t, _| {
+                binary_cross_entropy_with_logits(
+                    &[t.len()],
+                    x,
+                    t,
+                    None,
+                    None,
+                    Reduction::Mean,
+                    GradOutput::Scalar(1.0),
+                    None,
+                )
+                .unwrap()
+            },
         ),
         (
             "bce",
             &probs,
-            |x, t, _| binary_cross_entropy(&[t.len()], x, t, None, Reduction::Sum, GradOutput::Scalar(1.0), None).unwrap(),
-            |x, t, _| binary_cross_entropy(&[t.len()], x, t, None, Reduction::Sum, GradOutput::Scalar(1.0), None).unwrap(),
+            |x, t, _| {
+                binary_cross_entropy(&[t.len()], x, t, None, Reduction::Sum, GradOutput::Scalar(1.0), None)
+                    .unwrap()
+            },
+            |x, t, _| {
+                binary_cross_entropy(&[t.len()], x, t, None, Reduction::Sum, GradOutput::Scalar(1.0), None)
+                    .unwrap()
+            },
         ),
         (
             "kl",
             &logits,
-            |x, t, _| kl_div(&[t.len()], x, t, false, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap(),
-            |x, t, _| kl_div(&[t.len()], x, t, false, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap(),
+            |x, t, _| {
+                kl_div(&[t.len()], x, t, false, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap()
+            },
+            |x, t, _| {
+                kl_div(&[t.len()], x, t, false, Reduction::Mean, GradOutput::Scalar(1.0), None).unwrap()
+            },
         ),
         (
             "kl_log_target",
             &logits,
-            |x, t, o| kl_div(&[t.len()], x, t, true, Reduction::None, GradOutput::Scalar(1.0), Some(o)).unwrap(),
-            |x, t, o| kl_div(&[t.len()], x, t, true, Reduction::None, GradOutput::Scalar(1.0), Some(o)).unwrap(),
+            |x, t, o| {
+                kl_div(&[t.len()], x, t, true, Reduction::None, GradOutput::Scalar(1.0), Some(o)).unwrap()
+            },
+            |x, t, o| {
+                kl_div(&[t.len()], x, t, true, Reduction::None, GradOutput::Scalar(1.0), Some(o)).unwrap()
+            },
         ),
     ];
     let _ = shape;
@@ -176,13 +271,29 @@ fn errors_leave_buffers_untouched() {
     let mut x = rand(12, 5, -1.0, 1.0);
     let before = x.clone();
     let t = [0i64, 1, 7, 2];
-    let e = cross_entropy_index(dims, &InputGrad::in_place(&mut x), &t, &ClassOptions::default(), GradOutput::Scalar(1.0), None)
-        .unwrap_err();
+    let e = cross_entropy_index(
+        dims,
+        &InputGrad::in_place(&mut x),
+        &t,
+        &ClassOptions::default(),
+        GradOutput::Scalar(1.0),
+        None,
+    )
+    .unwrap_err();
     assert!(e.message.contains("target[2] = 7"), "{}", e.message);
     assert_eq!(x, before);
     let mut p = vec![0.5f32, 1.5, 0.2];
     let pb = p.clone();
-    assert!(binary_cross_entropy(&[3], &InputGrad::in_place(&mut p), &[0.0, 1.0, 0.0], None, Reduction::Mean, GradOutput::Scalar(1.0), None).is_err());
+    assert!(binary_cross_entropy(
+        &[3],
+        &InputGrad::in_place(&mut p),
+        &[0.0, 1.0, 0.0],
+        None,
+        Reduction::Mean,
+        GradOutput::Scalar(1.0),
+        None
+    )
+    .is_err());
     assert_eq!(p, pb);
 }
 

@@ -10,17 +10,29 @@
 //! Sums are kept per lane in `f32` over blocks of [`BLOCK`] elements and added
 //! into an `f64` total block by block, in a fixed order.
 
+// Lane loops index several arrays in step on purpose (that is what vectorises),
+// and the polynomial coefficients are kept digit for digit as published.
+#![allow(clippy::needless_range_loop, clippy::excessive_precision)]
+
 /// Elements per `f32` partial-sum block.
 pub const BLOCK: usize = 512;
 
 #[inline(always)]
 fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
 }
 
 #[inline(always)]
 fn select(c: bool, a: f32, b: f32) -> f32 {
-    if c { a } else { b }
+    if c {
+        a
+    } else {
+        b
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -192,7 +204,12 @@ pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32) -> f64 {
 /// # Safety
 /// `x` valid for `n` reads, `g` for `n` writes; equal or non-overlapping.
 #[inline(always)]
-pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
+pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(
+    x: *const f32,
+    g: *mut f32,
+    n: usize,
+    m: f32,
+) -> f64 {
     let mut total = 0.0f64;
     let mut s = 0;
     while s < n {
@@ -232,7 +249,12 @@ pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(x: *const f32, g: *
 /// # Safety
 /// `g` valid for `n` reads and writes; `w`, if given, for `n` reads.
 #[inline(always)]
-pub unsafe fn scale_minus<const L: usize, const FMA: bool>(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
+pub unsafe fn scale_minus<const L: usize, const FMA: bool>(
+    g: *mut f32,
+    n: usize,
+    a: f32,
+    bw: Option<(f32, *const f32)>,
+) {
     match bw {
         None => {
             for k in 0..n {

@@ -37,7 +37,11 @@ pub trait Real:
     /// `max` that ignores NaN (NaN is caught later by the sum of exponentials).
     #[inline(always)]
     fn max_nn(self, other: Self) -> Self {
-        if other > self { other } else { self }
+        if other > self {
+            other
+        } else {
+            self
+        }
     }
 
     // Row and elementwise kernels. The defaults are the portable scalar
@@ -184,7 +188,15 @@ impl_real!(
         unsafe { (crate::simd::kernels().scale_minus)(g, n, a, bw) }
     },
     #[inline]
-    unsafe fn small_stats(x: *const f32, rows: usize, c: usize, e: *mut f32, m: *mut f32, s: *mut f32, l: *mut f32) -> bool {
+    unsafe fn small_stats(
+        x: *const f32,
+        rows: usize,
+        c: usize,
+        e: *mut f32,
+        m: *mut f32,
+        s: *mut f32,
+        l: *mut f32,
+    ) -> bool {
         // SAFETY: forwarded contract.
         unsafe { (crate::simd::kernels().small_stats)(x, rows, c, e, m, s, l) };
         true
@@ -211,4 +223,3 @@ impl_real!(
     }
 );
 impl_real!(f64, "float64");
-

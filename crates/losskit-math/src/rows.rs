@@ -49,15 +49,7 @@ pub unsafe fn exp_scaled<T: Real>(x: *const T, g: *mut T, n: usize, m: T, a: T) 
 /// # Safety
 /// As [`exp_scaled`], and `w` valid for `n` reads.
 #[inline]
-pub unsafe fn exp_scaled_minus<T: Real>(
-    x: *const T,
-    g: *mut T,
-    n: usize,
-    m: T,
-    a: T,
-    b: T,
-    w: *const T,
-) {
+pub unsafe fn exp_scaled_minus<T: Real>(x: *const T, g: *mut T, n: usize, m: T, a: T, b: T, w: *const T) {
     for k in 0..n {
         // SAFETY: k < n, per the contract.
         unsafe {

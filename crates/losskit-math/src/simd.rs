@@ -106,15 +106,33 @@ macro_rules! isa_kernels {
             $(#[target_feature(enable = $feat)])?
             unsafe fn ln_1p_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::ln_1p::<F>(v) } }
 
-            // SAFETY (the safe wrappers below): these are only reachable through
-            // `kernels()`, which hands out this table only after checking that the
-            // CPU supports the target features it was compiled for.
-            fn max(x: &[f32]) -> f32 { unsafe { max_t(x) } }
-            fn sum_exp(x: &[f32], m: f32) -> f64 { unsafe { sum_exp_t(x, m) } }
-            fn sigmoid(x: &[f32], o: &mut [f32]) { unsafe { sigmoid_t(x, o) } }
-            fn exp(x: &[f32], o: &mut [f32]) { unsafe { exp_t(x, o) } }
-            fn ln(x: &[f32], o: &mut [f32]) { unsafe { ln_t(x, o) } }
-            fn ln_1p(x: &[f32], o: &mut [f32]) { unsafe { ln_1p_t(x, o) } }
+            // The safe wrappers below are only reachable through `kernels()` /
+            // `kernels_for()`, which hand out this table only after checking that
+            // the CPU supports the target features it was compiled for.
+            fn max(x: &[f32]) -> f32 {
+                // SAFETY: CPU support checked before this table is handed out.
+                unsafe { max_t(x) }
+            }
+            fn sum_exp(x: &[f32], m: f32) -> f64 {
+                // SAFETY: as above.
+                unsafe { sum_exp_t(x, m) }
+            }
+            fn sigmoid(x: &[f32], o: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { sigmoid_t(x, o) }
+            }
+            fn exp(x: &[f32], o: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { exp_t(x, o) }
+            }
+            fn ln(x: &[f32], o: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { ln_t(x, o) }
+            }
+            fn ln_1p(x: &[f32], o: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { ln_1p_t(x, o) }
+            }
 
             pub const KERNELS: Kernels = Kernels {
                 isa: $isa,
@@ -150,7 +168,10 @@ pub fn available() -> Vec<Isa> {
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             v.push(Isa::Avx2);
         }
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+        {
             v.push(Isa::Avx512);
         }
     }

@@ -20,7 +20,13 @@ fn ulp(r: f64) -> f64 {
 
 /// Worst error in ULPs of `f` over `xs`, against `reference`, with the input
 /// where it happens. Both must agree on non-finite results.
-fn worst(name: &str, isa: Isa, xs: &[f32], f: fn(&[f32], &mut [f32]), reference: fn(f64) -> f64) -> (f64, f32) {
+fn worst(
+    name: &str,
+    isa: Isa,
+    xs: &[f32],
+    f: fn(&[f32], &mut [f32]),
+    reference: fn(f64) -> f64,
+) -> (f64, f32) {
     let mut out = vec![0.0f32; xs.len()];
     f(xs, &mut out);
     let mut w = (0.0, 0.0f32);
@@ -68,7 +74,9 @@ fn exp_within_2_ulp_everywhere() {
     // Every 61st float in [-104, 89] (both signs), plus the edges exactly.
     let mut xs = sweep(0, 89f32.to_bits(), 61, false);
     xs.extend(sweep(0, 104f32.to_bits(), 61, true));
-    xs.extend([88.72283, 88.72284, 88.7229, -87.33654, -103.97207, -103.97208, -104.0, 0.0, -0.0, 1e-30, -1e-30]);
+    xs.extend([
+        88.72283, 88.72284, 88.7229, -87.33654, -103.97207, -103.97208, -104.0, 0.0, -0.0, 1e-30, -1e-30,
+    ]);
     for (isa, k) in paths() {
         let (e, at) = worst("exp", isa, &xs, k.exp, f64::exp);
         println!("exp [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
@@ -80,7 +88,16 @@ fn exp_within_2_ulp_everywhere() {
 fn ln_within_2_ulp_everywhere() {
     // Every 97th positive float, subnormals and the largest finite included.
     let mut xs = sweep(1, f32::MAX.to_bits(), 97, false);
-    xs.extend([f32::MIN_POSITIVE, f32::MAX, 1.0, 2.0, 0.5, std::f32::consts::SQRT_2, 1.0 - f32::EPSILON, 1.0 + f32::EPSILON]);
+    xs.extend([
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        1.0,
+        2.0,
+        0.5,
+        std::f32::consts::SQRT_2,
+        1.0 - f32::EPSILON,
+        1.0 + f32::EPSILON,
+    ]);
     for (isa, k) in paths() {
         let (e, at) = worst("ln", isa, &xs, k.ln, f64::ln);
         println!("ln [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
@@ -106,18 +123,34 @@ fn special_values() {
     for (isa, k) in paths() {
         let mut o = [0.0f32; 7];
         (k.exp)(&xs, &mut o);
-        assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2] == 0.0 && o[3] == 1.0 && o[4] == 1.0, "exp [{}] {o:?}", isa.name());
+        assert!(
+            o[0].is_nan() && o[1] == f32::INFINITY && o[2] == 0.0 && o[3] == 1.0 && o[4] == 1.0,
+            "exp [{}] {o:?}",
+            isa.name()
+        );
         (k.ln)(&xs, &mut o);
         assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2].is_nan(), "ln [{}] {o:?}", isa.name());
-        assert!(o[3] == f32::NEG_INFINITY && o[4] == f32::NEG_INFINITY && o[5].is_nan() && o[6] == 0.0, "ln [{}] {o:?}", isa.name());
+        assert!(
+            o[3] == f32::NEG_INFINITY && o[4] == f32::NEG_INFINITY && o[5].is_nan() && o[6] == 0.0,
+            "ln [{}] {o:?}",
+            isa.name()
+        );
         (k.ln_1p)(&xs, &mut o);
-        assert!(o[0].is_nan() && o[1] == f32::INFINITY && o[2].is_nan() && o[3] == 0.0, "ln_1p [{}] {o:?}", isa.name());
+        assert!(
+            o[0].is_nan() && o[1] == f32::INFINITY && o[2].is_nan() && o[3] == 0.0,
+            "ln_1p [{}] {o:?}",
+            isa.name()
+        );
         assert!(o[5] == f32::NEG_INFINITY, "ln_1p(-1) [{}] {o:?}", isa.name());
         // Subnormal and overflow edges.
         let ys = [-100.0f32, -103.9, 88.72283, 88.7229];
         let mut p = [0.0f32; 4];
         (k.exp)(&ys, &mut p);
-        assert!(p[0] > 0.0 && p[1] > 0.0 && p[2].is_finite() && p[3] == f32::INFINITY, "exp edges [{}] {p:?}", isa.name());
+        assert!(
+            p[0] > 0.0 && p[1] > 0.0 && p[2].is_finite() && p[3] == f32::INFINITY,
+            "exp edges [{}] {p:?}",
+            isa.name()
+        );
     }
 }
 
@@ -150,7 +183,12 @@ fn kernels_agree_with_portable() {
         let mut g1 = vec![0.0; n];
         let mut g2 = vec![0.0; n];
         // SAFETY: buffers of length n.
-        let (s1, s2) = unsafe { ((k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m), (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m)) };
+        let (s1, s2) = unsafe {
+            (
+                (k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m),
+                (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m),
+            )
+        };
         assert!(close(s1, s2, 1e-6), "exp_store_sum [{name}]");
         for i in 0..n {
             assert!(close(f64::from(g1[i]), f64::from(g2[i]), 3e-7), "exp_store_sum[{i}] [{name}]");
@@ -161,14 +199,36 @@ fn kernels_agree_with_portable() {
             // SAFETY: buffers of length n.
             let (a, b) = unsafe {
                 (
-                    (k.elementwise[1][1])(loss, xin.as_ptr(), t.as_ptr(), n, o1.as_mut_ptr(), d1.as_mut_ptr(), 0.5),
-                    (p.elementwise[1][1])(loss, xin.as_ptr(), t.as_ptr(), n, o2.as_mut_ptr(), d2.as_mut_ptr(), 0.5),
+                    (k.elementwise[1][1])(
+                        loss,
+                        xin.as_ptr(),
+                        t.as_ptr(),
+                        n,
+                        o1.as_mut_ptr(),
+                        d1.as_mut_ptr(),
+                        0.5,
+                    ),
+                    (p.elementwise[1][1])(
+                        loss,
+                        xin.as_ptr(),
+                        t.as_ptr(),
+                        n,
+                        o2.as_mut_ptr(),
+                        d2.as_mut_ptr(),
+                        0.5,
+                    ),
                 )
             };
             assert!(close(a, b, 1e-5), "{loss:?} sum [{name}]: {a} vs {b}");
             for i in 0..n {
-                assert!(close(f64::from(o1[i]), f64::from(o2[i]), 1e-5) || (o1[i] - o2[i]).abs() < 1e-6, "{loss:?} out[{i}] [{name}]");
-                assert!(close(f64::from(d1[i]), f64::from(d2[i]), 1e-5) || (d1[i] - d2[i]).abs() < 1e-6, "{loss:?} grad[{i}] [{name}]");
+                assert!(
+                    close(f64::from(o1[i]), f64::from(o2[i]), 1e-5) || (o1[i] - o2[i]).abs() < 1e-6,
+                    "{loss:?} out[{i}] [{name}]"
+                );
+                assert!(
+                    close(f64::from(d1[i]), f64::from(d2[i]), 1e-5) || (d1[i] - d2[i]).abs() < 1e-6,
+                    "{loss:?} grad[{i}] [{name}]"
+                );
             }
         }
     }

@@ -107,7 +107,9 @@ fn floats<'a, T: Float>(
     }
     let gout = grad_output::<T>(gout, gout_scalar)?;
     // SAFETY: kinds checked above; aliasing checked by the caller.
-    Ok(unsafe { Floats { weight: weight.map(|w| w.slice::<T>()), out: io.out.map(|o| o.slice_mut::<T>()), gout } })
+    Ok(unsafe {
+        Floats { weight: weight.map(|w| w.slice::<T>()), out: io.out.map(|o| o.slice_mut::<T>()), gout }
+    })
 }
 
 /// One fully parsed native call: raw views of the arguments plus scalars. It
@@ -140,8 +142,18 @@ enum Call {
         gout_scalar: f64,
         io: Io,
     },
-    Axis { op: AxisOp, input: View, out: View, axis: Axis },
-    Unary { logit: bool, eps: Option<f64>, input: View, out: View },
+    Axis {
+        op: AxisOp,
+        input: View,
+        out: View,
+        axis: Axis,
+    },
+    Unary {
+        logit: bool,
+        eps: Option<f64>,
+        input: View,
+        out: View,
+    },
 }
 
 // SAFETY: a Call holds raw pointers into typed arrays. The sync API runs it on
@@ -222,11 +234,24 @@ impl Call {
                     }
                     // SAFETY (all arms): kinds checked by the match; targets are read-only.
                     Some(t) => match t.kind {
-                        Kind::I32 if nll => nll::nll_loss(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
-                        Kind::I64 if nll => nll::nll_loss(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
-                        Kind::I32 => cross_entropy_index(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out),
-                        Kind::I64 => cross_entropy_index(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out),
+                        Kind::I32 if nll => {
+                            // SAFETY: kind checked by the match arm; targets are read-only.
+                            nll::nll_loss(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out)
+                        }
+                        Kind::I64 if nll => {
+                            // SAFETY: kind checked by the match arm; targets are read-only.
+                            nll::nll_loss(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out)
+                        }
+                        Kind::I32 => {
+                            // SAFETY: kind checked by the match arm; targets are read-only.
+                            cross_entropy_index(d, &x, unsafe { t.slice::<i32>() }, &o, f.gout, f.out)
+                        }
+                        Kind::I64 => {
+                            // SAFETY: kind checked by the match arm; targets are read-only.
+                            cross_entropy_index(d, &x, unsafe { t.slice::<i64>() }, &o, f.gout, f.out)
+                        }
                         k if k == T::KIND && !nll => {
+                            // SAFETY: kind checked by the match arm; targets are read-only.
                             cross_entropy_prob(d, &x, unsafe { t.slice::<T>() }, &o, f.gout, f.out)
                         }
                         k => Err(Error::type_(format!(
@@ -237,7 +262,18 @@ impl Call {
                     },
                 }
             }
-            Self::Elem { which, shape, input, target, weight, pos_weight, reduction: r, gout, gout_scalar, io } => {
+            Self::Elem {
+                which,
+                shape,
+                input,
+                target,
+                weight,
+                pos_weight,
+                reduction: r,
+                gout,
+                gout_scalar,
+                io,
+            } => {
                 expect::<T>(input, "input")?;
                 expect::<T>(target, "target")?;
                 let f = floats::<T>(io, None, gout.as_ref(), *gout_scalar)?;
@@ -306,7 +342,12 @@ impl Call {
     }
 }
 
-fn io_of(reads: Vec<(&'static str, View)>, out: Option<&Unknown<'_>>, grad: Option<&Unknown<'_>>, input: &View) -> Res<Io> {
+fn io_of(
+    reads: Vec<(&'static str, View)>,
+    out: Option<&Unknown<'_>>,
+    grad: Option<&Unknown<'_>>,
+    input: &View,
+) -> Res<Io> {
     let io = Io { reads, out: View::opt(out, "out")?, grad: View::opt(grad, "gradOut")? };
     io.check_aliasing(input)?;
     Ok(io)
@@ -376,20 +417,21 @@ fn elem_call(
     let input = View::of(input, "input")?;
     let target = View::of(target, "target")?;
     let mut reads = vec![("target", target)];
-    let mut operand = |v: Option<&Unknown<'_>>, s: Option<&[f64]>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
-        match v {
-            None => Ok(None),
-            Some(v) => {
-                let view = View::of(v, n)?;
-                reads.push((n, view));
-                let s = match s {
-                    Some(s) => shape_of(s, n)?,
-                    None => vec![view.len],
-                };
-                Ok(Some((view, s)))
+    let mut operand =
+        |v: Option<&Unknown<'_>>, s: Option<&[f64]>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
+            match v {
+                None => Ok(None),
+                Some(v) => {
+                    let view = View::of(v, n)?;
+                    reads.push((n, view));
+                    let s = match s {
+                        Some(s) => shape_of(s, n)?,
+                        None => vec![view.len],
+                    };
+                    Ok(Some((view, s)))
+                }
             }
-        }
-    };
+        };
     let weight = operand(weight, weight_shape, "weight")?;
     let pos_weight = operand(pos_weight, pos_weight_shape, "posWeight")?;
     let gout = View::opt(grad_output, "gradOutput")?;
@@ -418,7 +460,14 @@ fn helper_io(input: &Unknown<'_>, out: &Unknown<'_>) -> Res<(View, View)> {
     Ok((x, o))
 }
 
-fn axis_call(op: AxisOp, input: &Unknown<'_>, outer: f64, c: f64, inner: f64, out: &Unknown<'_>) -> Res<Call> {
+fn axis_call(
+    op: AxisOp,
+    input: &Unknown<'_>,
+    outer: f64,
+    c: f64,
+    inner: f64,
+    out: &Unknown<'_>,
+) -> Res<Call> {
     let (input, out) = helper_io(input, out)?;
     let axis = Axis { outer: size(outer, "outer")?, c: size(c, "C")?, inner: size(inner, "inner")? };
     Ok(Call::Axis { op, input, out, axis })
@@ -488,7 +537,11 @@ fn task(name: &str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTa
 }
 
 fn grad_name(base: &'static str, with_grad: &'static str, grad_out: Option<&Unknown<'_>>) -> &'static str {
-    if grad_out.is_some() { with_grad } else { base }
+    if grad_out.is_some() {
+        with_grad
+    } else {
+        base
+    }
 }
 
 /// Declares the sync and async native entries of one operation: both parse

@@ -174,7 +174,9 @@ impl Io {
             }
             for (rname, r) in &self.reads {
                 if o.overlaps(r) {
-                    return Err(Error::value(format!("{oname} overlaps {rname}; outputs must not share memory with other arguments")));
+                    return Err(Error::value(format!(
+                        "{oname} overlaps {rname}; outputs must not share memory with other arguments"
+                    )));
                 }
             }
             for (pname, p) in &outs[..i] {
