@@ -135,6 +135,32 @@ pub fn ln<const FMA: bool>(x: f32) -> f32 {
     select(x < 0.0 || x.is_nan(), f32::NAN, v)
 }
 
+/// `ln s` for `s ∈ [1, 2]` or NaN (the `ln(e^-m + e^(-x-m))` of BCE-with-logits,
+/// where one term is exactly 1 and the other in (0, 1]): [`ln`] without the
+/// exponent extraction and the special cases it cannot meet. Same polynomial,
+/// same accuracy.
+#[inline(always)]
+pub fn ln_1_2<const FMA: bool>(s: f32) -> f32 {
+    let big = s > std::f32::consts::SQRT_2;
+    let m = select(big, s * 0.5, s);
+    let ef = select(big, 1.0, 0.0);
+    let f = m - 1.0;
+    let z = f * f;
+    let mut p = 7.037_683_6e-2_f32;
+    p = fma::<FMA>(p, f, -1.151_461e-1);
+    p = fma::<FMA>(p, f, 1.167_699_9e-1);
+    p = fma::<FMA>(p, f, -1.242_014_1e-1);
+    p = fma::<FMA>(p, f, 1.424_932_3e-1);
+    p = fma::<FMA>(p, f, -1.666_805_8e-1);
+    p = fma::<FMA>(p, f, 2.000_071_4e-1);
+    p = fma::<FMA>(p, f, -2.499_999_4e-1);
+    p = fma::<FMA>(p, f, 3.333_333_1e-1);
+    let mut y = f * z * p;
+    y = fma::<FMA>(ef, LN2_LO, y);
+    y = fma::<FMA>(z, -0.5, y);
+    fma::<FMA>(ef, LN2_HI, f + y)
+}
+
 /// `ln(1 + y)` in float32, at most 2 ULP from the correctly rounded result for
 /// `y > -1` (tested against `f64::ln_1p`): `u = 1 + y` is rounded, so
 /// `ln_1p(y) = ln(u) + c / u` where `c` is the rounding error of `u`, computed
@@ -361,7 +387,7 @@ fn pointwise<const FMA: bool, const K: u8>(x: f32, t: f32) -> (f32, f32) {
             let ax = select(x < 0.0, x, -x); // -|x|
             let e = exp::<FMA>(ax);
             let s = 1.0 + e;
-            let l = (1.0 - t) * x + m + ln::<FMA>(s);
+            let l = (1.0 - t) * x + m + ln_1_2::<FMA>(s);
             let sig = select(x < 0.0, e, 1.0) / s;
             (l, sig - t)
         }

@@ -233,3 +233,19 @@ fn kernels_agree_with_portable() {
         }
     }
 }
+
+#[test]
+fn ln_1_2_matches_ln_on_its_domain() {
+    // Every float in [1, 2]: the specialised ln of BCE-with-logits.
+    let xs = sweep(1f32.to_bits(), 2f32.to_bits(), 1, false);
+    let mut worst = 0.0f64;
+    for &x in &xs {
+        let y = losskit_math::lanes::ln_1_2::<true>(x);
+        let r = f64::from(x).ln();
+        worst = worst.max((f64::from(y) - r).abs() / ulp(r.max(1e-30)));
+    }
+    println!("ln_1_2: max error {worst:.3} ULP over all of [1, 2]");
+    assert!(worst <= MAX_ULP);
+    assert!(losskit_math::lanes::ln_1_2::<true>(f32::NAN).is_nan());
+    assert_eq!(losskit_math::lanes::ln_1_2::<true>(1.0), 0.0);
+}
