@@ -4,16 +4,27 @@
  * path as the sync API), so the event loop stays responsive during a large
  * batch.
  *
- * Inputs are staged first: copied, on the event loop, in 4–8 MB slices with a
- * loop turn between slices, into private buffers that native code then reads
- * off the main thread. Outputs are computed into private buffers and copied
- * into `out`/`gradOut` (when given) the same way. The cost is one extra copy of
- * every input and supplied output (memory-bandwidth bound: about 1 ms per
- * 10 MB here); the gain is that nothing the caller does during the await —
- * writing to, transferring (detaching) or resizing a buffer — can make native
- * code touch memory it does not own. A buffer detached or resized while it is
- * being staged or written back rejects the promise with a `TypeError`
- * (`ERR_INVALID_ARG_VALUE`); writes made during the await are simply not seen.
+ * Inputs are staged first: copied into private buffers that native code then
+ * reads off the main thread. Arrays above 64 K elements are copied in 1–2 MB
+ * slices by one stager shared by all calls in flight, which copies for at most
+ * 2 ms per event-loop turn, so the loop stays responsive however many calls
+ * run at once. Outputs are computed into private buffers and copied into
+ * `out`/`gradOut` (when given) the same way. The cost is one extra copy of
+ * every input and supplied output (memory-bandwidth bound); the gain is that
+ * nothing the caller does during the await can make native code touch memory
+ * it does not own.
+ *
+ * What a misbehaving caller gets (the SPEC says: do not write to the inputs
+ * until the promise settles):
+ * - writing to an input during the await: the result may reflect the old
+ *   values, the new ones, or (for an input still being staged) a mix — never
+ *   a crash;
+ * - transferring (detaching) or resizing an argument: the promise rejects with
+ *   a `TypeError` (`ERR_INVALID_ARG_VALUE`) naming the function and the
+ *   argument, if the buffer was still needed; otherwise the call completes on
+ *   its private copies;
+ * - `out`/`gradOut` overlapping another argument is refused up front, as in
+ *   the sync API.
  *
  * Validation errors reject the promise with the same error classes and codes
  * as the sync API.

@@ -159,6 +159,20 @@ function describe(v: unknown): string {
 
 const MAX_DIM = Number.MAX_SAFE_INTEGER
 
+/**
+ * Throws when `a` is backed by a detached ArrayBuffer (a transferred buffer
+ * reads as length 0; a genuinely empty one can still be viewed).
+ */
+function attached(fn: string, name: string, a: View): void {
+  if (a.length === 0 && a.buffer.byteLength === 0) {
+    try {
+      new Uint8Array(a.buffer)
+    } catch {
+      fail(fn, 'ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`)
+    }
+  }
+}
+
 function isFloat(v: unknown): v is FloatArray {
   return v instanceof Float32Array || v instanceof Float64Array
 }
@@ -208,6 +222,7 @@ function floatTensor<A extends FloatArray>(fn: string, name: string, v: unknown,
   if (like !== undefined && data.constructor !== like.constructor) {
     fail(fn, 'ERR_INVALID_ARG_TYPE', `${name} must be a ${like.constructor.name} like the input, got ${describe(data)}`)
   }
+  attached(fn, name, data)
   return { data: data as A, shape }
 }
 
@@ -263,10 +278,17 @@ function boolOpt(fn: string, name: string, v: unknown, dflt: boolean): boolean {
 
 /** A preallocated output buffer: the input's type, `len` elements. */
 function buffer<A extends FloatArray>(fn: string, name: string, v: unknown, like: A, len: number): A {
-  if (v === undefined) return new (like.constructor as new (n: number) => A)(len)
+  if (v === undefined) {
+    try {
+      return new (like.constructor as new (n: number) => A)(len)
+    } catch {
+      fail(fn, 'ERR_OUT_OF_RANGE', `the result would have ${len} elements, more than a ${like.constructor.name} can hold`)
+    }
+  }
   if (!isFloat(v) || v.constructor !== like.constructor) {
     fail(fn, 'ERR_INVALID_ARG_TYPE', `options.${name} must be a ${like.constructor.name} like the input, got ${describe(v)}`)
   }
+  attached(fn, `options.${name}`, v)
   if (v.length !== len) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${name} has length ${v.length}, expected ${len}`)
   return v as A
 }
@@ -320,74 +342,178 @@ const SYNC: Mode = 0
 const ASYNC: Mode = 1
 type NativeAsync = { [K in keyof typeof native]: K extends `${string}Async` ? K : never }[keyof typeof native]
 
-/** Elements copied per event-loop turn when staging async inputs (4–8 MB). */
-const STAGE_CHUNK = 1 << 20
+/** Elements per copy slice when staging async buffers (1–2 MB). */
+const STAGE_SLICE = 1 << 18
+/** Arrays up to this many elements are staged at once, without a loop turn. */
+const STAGE_SYNC = 1 << 16
+/** Longest the stager copies before giving the event loop a turn (ms). */
+const STAGE_BUDGET_MS = 2
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+interface CopyJob {
+  src: ArrayBufferView
+  dst: ArrayBufferView
+  n: number
+  pos: number
+  /** Checked before every slice: throws when a buffer was detached or resized. */
+  check: () => void
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
+const copyJobs: CopyJob[] = []
+let pumping = false
 
 /**
- * A private copy of `src`, made in slices with an event-loop turn between them
- * so that a huge input does not block the loop. The async kernels read only
- * such copies: whatever the caller does to its buffers meanwhile (writes,
- * transfers, resizes), native code never touches memory it does not own.
+ * One stager for all concurrent async calls: it copies slices, round-robin over
+ * the pending jobs, for at most STAGE_BUDGET_MS per event-loop turn, so the
+ * loop stays responsive however many calls are in flight.
  */
-async function stage<A extends FloatArray | IndexArray>(fn: string, src: A): Promise<A> {
-  const n = src.length
-  const dst = new (src.constructor as new (n: number) => A)(n)
-  for (let i = 0; i < n; i += STAGE_CHUNK) {
-    if (src.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', 'an input buffer was detached or resized during the call')
-    ;(dst as Float64Array).set((src as Float64Array).subarray(i, i + STAGE_CHUNK), i)
-    if (i + STAGE_CHUNK < n) await turn()
+function pump(): void {
+  const start = performance.now()
+  while (copyJobs.length > 0 && performance.now() - start < STAGE_BUDGET_MS) {
+    const j = copyJobs.shift() as CopyJob
+    try {
+      j.check()
+      const end = Math.min(j.pos + STAGE_SLICE, j.n)
+      ;(j.dst as Float64Array).set((j.src as Float64Array).subarray(j.pos, end), j.pos)
+      j.pos = end
+      if (j.pos < j.n) copyJobs.push(j)
+      else j.resolve()
+    } catch (e) {
+      j.reject(e)
+    }
   }
-  return dst
+  if (copyJobs.length > 0) setImmediate(pump)
+  else pumping = false
 }
 
-/** Copies a private result into the caller's `out`/`gradOut`, in slices. */
-async function unstage(fn: string, name: string, src: FloatArray, dst: FloatArray): Promise<void> {
-  const n = src.length
-  for (let i = 0; i < n; i += STAGE_CHUNK) {
-    if (dst.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${name} was detached or resized during the call`)
-    dst.set(src.subarray(i, i + STAGE_CHUNK), i)
-    if (i + STAGE_CHUNK < n) await turn()
+function copyInto(src: ArrayBufferView, dst: ArrayBufferView, n: number, check: () => void): Promise<void> {
+  if (n <= STAGE_SYNC) {
+    check()
+    ;(dst as Float64Array).set((src as Float64Array).subarray(0, n))
+    return Promise.resolve()
   }
+  return new Promise((resolve, reject) => {
+    copyJobs.push({ src, dst, n, pos: 0, check, resolve, reject })
+    if (!pumping) {
+      pumping = true
+      setImmediate(pump)
+    }
+  })
+}
+
+type View = FloatArray | IndexArray
+
+function sameMemory(a: View, b: View): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength
+}
+
+function overlap(a: View, b: View): boolean {
+  return (
+    a.buffer === b.buffer &&
+    a.byteLength > 0 &&
+    b.byteLength > 0 &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  )
 }
 
 /**
- * Runs a native `…Async` entry over private copies of the inputs (argument
- * indices `ins`) and private outputs (`outI`, `gradI`), then copies the
- * outputs into the caller's buffers when it supplied them.
+ * Runs a native `…Async` entry over private copies of the inputs (`ins`:
+ * argument index and name) and private outputs (`outI`, `gradI`), then copies
+ * the outputs into the caller's `out`/`gradOut` when it supplied them. Copies
+ * go through the shared stager above; a buffer detached or resized meanwhile
+ * rejects the promise, naming the function and the argument.
  */
 async function runAsync(
+  fn: string,
   name: NativeAsync,
   args: unknown[],
-  ins: number[],
+  ins: [number, string][],
   outI: number,
   gradI: number,
   o: Record<string, unknown>,
   finish: (v: number, out: FloatArray | undefined, grad: FloatArray | undefined) => Result,
 ): Promise<unknown> {
-  const fn = name.slice(0, -5)
-  for (const i of ins) {
-    const a = args[i]
-    if (ArrayBuffer.isView(a)) args[i] = await stage(fn, a as FloatArray)
-  }
   const userOut = outI >= 0 && args[outI] !== undefined && args[outI] === o.out ? (args[outI] as FloatArray) : undefined
   const userGrad = gradI >= 0 && args[gradI] !== undefined && args[gradI] === o.gradOut ? (args[gradI] as FloatArray) : undefined
+  // The sync kernels refuse outputs that share memory with inputs; the async
+  // ones only ever see private copies, so the check happens here.
+  for (const [outName, u] of [
+    ['out', userOut],
+    ['gradOut', userGrad],
+  ] as const) {
+    if (u === undefined) continue
+    for (const [i, argName] of ins) {
+      const a = args[i]
+      if (!ArrayBuffer.isView(a)) continue
+      if (outName === 'gradOut' && i === 0 && sameMemory(u, a as View)) continue // in-place gradient
+      if (overlap(u, a as View))
+        fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${outName} overlaps ${argName}; outputs must not share memory with other arguments`)
+    }
+  }
+  if (userOut && userGrad && overlap(userOut, userGrad)) fail(fn, 'ERR_INVALID_ARG_VALUE', 'options.gradOut overlaps options.out')
+
+  const staged: Promise<void>[] = []
+  for (const [i, argName] of ins) {
+    const a = args[i]
+    if (!ArrayBuffer.isView(a)) continue
+    const src = a as View
+    const n = src.length
+    const copy = new (src.constructor as new (n: number) => View)(n)
+    args[i] = copy
+    const check = (): void => {
+      if (src.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `${argName} was detached or resized during the call`)
+    }
+    staged.push(copyInto(src, copy, n, check))
+  }
+  await Promise.all(staged)
   if (userOut) args[outI] = new (userOut.constructor as new (n: number) => FloatArray)(userOut.length)
   if (userGrad) args[gradI] = new (userGrad.constructor as new (n: number) => FloatArray)(userGrad.length)
   const call = native[name] as (...a: unknown[]) => Promise<number>
-  const v = await call(...args)
+  let v: number
+  try {
+    v = await call(...args)
+  } catch (e) {
+    throw renamed(e, fn)
+  }
   let out = outI >= 0 ? (args[outI] as FloatArray | undefined) : undefined
   let grad = gradI >= 0 ? (args[gradI] as FloatArray | undefined) : undefined
-  if (userOut && out) {
-    await unstage(fn, 'out', out, userOut)
-    out = userOut
-  }
-  if (userGrad && grad) {
-    await unstage(fn, 'gradOut', grad, userGrad)
-    grad = userGrad
-  }
+  const back: [string, FloatArray, FloatArray][] = []
+  if (userOut && out) back.push(['out', out, userOut])
+  if (userGrad && grad) back.push(['gradOut', grad, userGrad])
+  const checks = back.map(([bName, src, dst]) => {
+    const n = src.length
+    return (): void => {
+      if (dst.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${bName} was detached or resized during the call`)
+    }
+  })
+  await Promise.all(back.map(([, src, dst], k) => copyInto(src, dst, src.length, checks[k])))
+  for (const c of checks) c() // none of them detached after its own copy finished
+  if (userOut) out = userOut
+  if (userGrad) grad = userGrad
   return finish(v, out, grad)
+}
+
+/** Runs a sync native call, giving its errors the public function's name. */
+function syncCall(fn: string, f: () => number): number {
+  try {
+    return f()
+  } catch (e) {
+    throw renamed(e, fn)
+  }
+}
+
+/**
+ * Native errors name the native entry (e.g. `crossEntropy`); calls through a
+ * module method or another public name get that name instead.
+ */
+function renamed(e: unknown, fn: string): unknown {
+  if (e instanceof Error && !e.message.startsWith(`${fn}: `)) {
+    const i = e.message.indexOf(': ')
+    if (i > 0 && /^[A-Za-z.]+$/.test(e.message.slice(0, i))) e.message = `${fn}${e.message.slice(i)}`
+  }
+  return e
 }
 
 // ---------------------------------------------------------------------------
@@ -460,6 +586,7 @@ function classLoss(
   } else if (isIndex(target) || (typeof target === 'object' && target !== null && isIndex((target as Tensor<unknown>).data))) {
     const bare = isIndex(target)
     const data = (bare ? target : (target as Tensor<IndexArray>).data) as IndexArray
+    attached(fn, 'target', data)
     const ts = bare ? [data.length] : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
     if (bare ? !(batched ? lossShape.length === 1 && data.length === lossShape[0] : false) : !sameShape(ts, lossShape)) {
       fail(
@@ -509,11 +636,22 @@ function classLoss(
       ? [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad]
       : [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad]
     const k = args.length
-    return runAsync(nll ? 'nllLossAsync' : 'crossEntropyAsync', args, [0, 1, 3, k - 3], k - 2, k - 1, o, finish)
+    const ins: [number, string][] = [
+      [0, 'input'],
+      [1, 'target'],
+      [3, 'options.weight'],
+      [k - 3, 'options.gradOutput'],
+    ]
+    return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, k - 2, k - 1, o, finish)
   }
-  const v = nll
-    ? native.nllLoss(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad)
-    : native.crossEntropy(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad)
+  let v: number
+  try {
+    v = nll
+      ? native.nllLoss(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad)
+      : native.crossEntropy(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad)
+  } catch (e) {
+    throw renamed(e, fn)
+  }
   return finish(v, out, grad)
 }
 
@@ -658,7 +796,12 @@ function elemLoss(
   let name: NativeAsync
   if (which === Elem.Kl) {
     const logTarget = boolOpt(fn, 'logTarget', o.logTarget, false)
-    if (mode === SYNC) return finish(native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad), out, grad)
+    if (mode === SYNC)
+      return finish(
+        syncCall(fn, () => native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad)),
+        out,
+        grad,
+      )
     args = [x.data, t.data, s, logTarget, reduction, gs, ga, out, grad]
     name = 'klDivAsync'
   } else {
@@ -673,19 +816,8 @@ function elemLoss(
       const pw = operand(fn, 'posWeight', o.posWeight, x.data)
       const pws = pw?.shape as number[] | undefined
       if (mode === SYNC) {
-        const v = native.binaryCrossEntropyWithLogits(
-          x.data,
-          t.data,
-          s as number[],
-          w?.data,
-          ws,
-          pw?.data,
-          pws,
-          reduction,
-          gs,
-          ga,
-          out,
-          grad,
+        const v = syncCall(fn, () =>
+          native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad),
         )
         return finish(v, out, grad)
       }
@@ -694,8 +826,14 @@ function elemLoss(
     }
   }
   const k = args.length
-  const ins = which === Elem.Kl ? [0, 1, k - 3] : which === Elem.Bce ? [0, 1, 3, k - 3] : [0, 1, 3, 5, k - 3]
-  return runAsync(name, args, ins, k - 2, k - 1, o, finish)
+  const ins: [number, string][] = [
+    [0, 'input'],
+    [1, 'target'],
+    [k - 3, 'options.gradOutput'],
+  ]
+  if (which !== Elem.Kl) ins.push([3, 'options.weight'])
+  if (which === Elem.BceLogits) ins.push([5, 'options.posWeight'])
+  return runAsync(fn, name, args, ins, k - 2, k - 1, o, finish)
 }
 
 /**
@@ -993,11 +1131,15 @@ function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input:
   const x = floatTensor<FloatArray>(fn, op === 'entropy' ? 'probs' : 'input', input)
   const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
   const reduce = op === 'entropy'
+  if (reduce && c === 0 && outer * inner > 0) {
+    fail(fn, 'ERR_OUT_OF_RANGE', `probs: dim ${k} has size 0, so the probabilities along it sum to 0; they must have a positive sum`)
+  }
   const shape = reduce ? x.shape.filter((_, i) => i !== k) : x.shape
   const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length)
   const finish = (_v: number, r: FloatArray | undefined): Result =>
     shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape }
-  if (mode === ASYNC) return runAsync(`${op}Async`, [x.data, outer, c, inner, out], [0], 4, -1, opts, finish)
+  if (mode === ASYNC)
+    return runAsync(fn, `${op}Async`, [x.data, outer, c, inner, out], [[0, op === 'entropy' ? 'probs' : 'input']], 4, -1, opts, finish)
   native[op](x.data, outer, c, inner, out)
   return finish(0, out)
 }
@@ -1058,10 +1200,10 @@ function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mod
     x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape }
   if (logit) {
     const eps = opts.eps === undefined ? undefined : numberOpt(fn, 'eps', opts.eps, 0)
-    if (mode === ASYNC) return runAsync('logitAsync', [x.data, eps, out], [0], 2, -1, opts, finish)
+    if (mode === ASYNC) return runAsync(fn, 'logitAsync', [x.data, eps, out], [[0, 'input']], 2, -1, opts, finish)
     native.logit(x.data, eps, out)
   } else {
-    if (mode === ASYNC) return runAsync('sigmoidAsync', [x.data, out], [0], 1, -1, opts, finish)
+    if (mode === ASYNC) return runAsync(fn, 'sigmoidAsync', [x.data, out], [[0, 'input']], 1, -1, opts, finish)
     native.sigmoid(x.data, out)
   }
   return finish(0, out)

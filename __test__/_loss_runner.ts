@@ -14,63 +14,63 @@
 // Error cases: every form throws the SPEC'd class and code; the functional form's message
 // names the function; a module whose options alone are invalid throws in its constructor.
 
-import type { ExecutionContext, TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava'
 import {
-  type DType,
-  type LossCase,
-  type Options,
-  type Tensor,
-  type TargetValue,
-  type FloatArray,
+  asOffsetView,
   assertClose,
   assertDtype,
+  assertGradMatchesFiniteDifference,
   assertUnchanged,
-  asOffsetView,
+  type DType,
+  describe,
+  dotLoss,
+  type FloatArray,
   fitsInt32,
   floatCtor,
   isTensorLike,
+  type LossCase,
   loadFixtures,
+  type Options,
   shapeSize,
   snapshot,
+  type TargetValue,
+  type Tensor,
   toGradOutput,
   toInput,
+  tolFor,
   toOptions,
   toTarget,
-  tolFor,
-  describe,
-  dotLoss,
-  assertGradMatchesFiniteDifference,
-} from './_util.js';
+} from './_util.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: the runner drives every loss through one loose signature
-type AnyFn = (...args: any[]) => any;
+type AnyFn = (...args: any[]) => any
 
 export interface LossModule {
-  forward(input: unknown, target: unknown): unknown;
-  forwardWithGrad(input: unknown, target: unknown, gradOutput?: unknown): { loss: unknown; grad: unknown };
+  forward(input: unknown, target: unknown): unknown
+  forwardWithGrad(input: unknown, target: unknown, gradOutput?: unknown): { loss: unknown; grad: unknown }
 }
 
 export interface LossApi {
   /** the functional name, as the error messages must name it, e.g. 'crossEntropy' */
-  name: string;
-  fn: AnyFn;
-  withGrad: AnyFn;
-  Module: new (options?: Options) => LossModule;
+  name: string
+  fn: AnyFn
+  withGrad: AnyFn
+  Module: new (options?: Options) => LossModule
 }
 
-export const DTYPES: readonly DType[] = ['float64', 'float32'];
+export const DTYPES: readonly DType[] = ['float64', 'float32']
 
 export function dtypesFor(c: LossCase | { input: { dtype?: DType } }): DType[] {
-  return c.input.dtype === 'float64' ? ['float64'] : ['float64', 'float32'];
+  return c.input.dtype === 'float64' ? ['float64'] : ['float64', 'float32']
 }
 
-const TAG: Record<DType, string> = { float64: 'f64', float32: 'f32' };
+const TAG: Record<DType, string> = { float64: 'f64', float32: 'f32' }
 
 interface Built {
-  input: Tensor<FloatArray>;
-  target: TargetValue;
-  options: Options;
-  gradOutput: number | Tensor<FloatArray> | undefined;
+  input: Tensor<FloatArray>
+  target: TargetValue
+  options: Options
+  gradOutput: number | Tensor<FloatArray> | undefined
 }
 
 function build(c: LossCase, dtype: DType): Built {
@@ -79,214 +79,218 @@ function build(c: LossCase, dtype: DType): Built {
     target: toTarget(c.target, dtype),
     options: toOptions(c.options, dtype),
     gradOutput: toGradOutput(c.gradOutput, dtype),
-  };
+  }
 }
 
 /** 1-D tensors as bare typed arrays (SPEC: a bare typed array is a 1-D tensor). */
 function bare<V>(v: V): V | ArrayBufferView {
-  if (isTensorLike(v) && v.shape.length === 1) return v.data as unknown as ArrayBufferView;
-  return v;
+  if (isTensorLike(v) && v.shape.length === 1) return v.data as unknown as ArrayBufferView
+  return v
 }
 
 function bareOptions(o: Options): Options {
-  const out: Options = { ...o };
-  for (const k of ['weight', 'posWeight']) if (k in out) out[k] = bare(out[k]);
-  return out;
+  const out: Options = { ...o }
+  for (const k of ['weight', 'posWeight']) if (k in out) out[k] = bare(out[k])
+  return out
 }
 
 function viewOf<T>(v: T): T {
   if (isTensorLike(v)) {
-    return { data: asOffsetView(v.data as unknown as FloatArray), shape: [...v.shape] } as T;
+    return { data: asOffsetView(v.data as unknown as FloatArray), shape: [...v.shape] } as T
   }
-  return v;
+  return v
 }
 
 function expectedFor(c: LossCase, dtype: DType) {
-  const e = c.expected;
-  if (!e) throw new Error(`${c.name}: no expectation`);
-  if (dtype === 'float32') return { loss: e.lossF32 ?? e.loss, grad: e.gradF32 ?? e.grad };
-  return { loss: e.loss, grad: e.grad };
+  const e = c.expected
+  if (!e) throw new Error(`${c.name}: no expectation`)
+  if (dtype === 'float32') return { loss: e.lossF32 ?? e.loss, grad: e.gradF32 ?? e.grad }
+  return { loss: e.loss, grad: e.grad }
 }
 
 function lossShape(c: LossCase): number[] {
-  const l = c.expected?.loss;
-  return typeof l === 'number' || l === undefined ? [] : l.shape;
+  const l = c.expected?.loss
+  return typeof l === 'number' || l === undefined ? [] : l.shape
 }
 
 /** Register one ava test per (case, dtype) of `fixture` for `api`. */
 export function registerLossFixtures(test: TestFn, fixture: string, apis: Record<string, LossApi>): number {
-  const file = loadFixtures<LossCase>(fixture);
-  let n = 0;
+  const file = loadFixtures<LossCase>(fixture)
+  let n = 0
   for (const c of file.cases) {
-    const api = apis[c.fn];
-    if (!api) throw new Error(`${fixture}: case ${c.name} uses ${c.fn}, which this spec does not know`);
+    const api = apis[c.fn]
+    if (!api) throw new Error(`${fixture}: case ${c.name} uses ${c.fn}, which this spec does not know`)
     for (const dtype of dtypesFor(c)) {
-      const title = `${fixture} | ${c.name} [${TAG[dtype]}]`;
-      if (c.error) test(title, (t) => runErrorCase(t, api, c, dtype));
-      else test(title, (t) => runValueCase(t, api, c, dtype));
-      n++;
+      const title = `${fixture} | ${c.name} [${TAG[dtype]}]`
+      if (c.error) test(title, (t) => runErrorCase(t, api, c, dtype))
+      else test(title, (t) => runValueCase(t, api, c, dtype))
+      n++
     }
   }
-  return n;
+  return n
 }
 
-type T = ExecutionContext;
+type T = ExecutionContext
 
 function checkLoss(t: T, got: unknown, c: LossCase, dtype: DType, form: string) {
-  const exp = expectedFor(c, dtype);
-  const label = `${c.name} [${TAG[dtype]}] ${form} loss`;
-  assertClose(t, got, exp.loss, { ...tolFor(dtype), label });
-  assertDtype(t, got, dtype, label);
+  const exp = expectedFor(c, dtype)
+  const label = `${c.name} [${TAG[dtype]}] ${form} loss`
+  assertClose(t, got, exp.loss, { ...tolFor(dtype), label })
+  assertDtype(t, got, dtype, label)
 }
 
 function checkGrad(t: T, got: unknown, c: LossCase, dtype: DType, form: string) {
-  const exp = expectedFor(c, dtype);
-  const label = `${c.name} [${TAG[dtype]}] ${form} grad`;
+  const exp = expectedFor(c, dtype)
+  const label = `${c.name} [${TAG[dtype]}] ${form} grad`
   if (!isTensorLike(got)) {
-    t.fail(`${label}: grad must always be a Tensor shaped like the input, got ${describe(got)}`);
-    return;
+    t.fail(`${label}: grad must always be a Tensor shaped like the input, got ${describe(got)}`)
+    return
   }
-  assertClose(t, got, exp.grad, { ...tolFor(dtype), label });
-  assertDtype(t, got, dtype, label);
+  assertClose(t, got, exp.grad, { ...tolFor(dtype), label })
+  assertDtype(t, got, dtype, label)
 }
 
 function checkWithGrad(t: T, res: unknown, c: LossCase, dtype: DType, form: string) {
   if (typeof res !== 'object' || res === null || !('loss' in res) || !('grad' in res)) {
-    t.fail(`${c.name} [${TAG[dtype]}] ${form}: expected {loss, grad}, got ${describe(res)}`);
-    return;
+    t.fail(`${c.name} [${TAG[dtype]}] ${form}: expected {loss, grad}, got ${describe(res)}`)
+    return
   }
-  const r = res as { loss: unknown; grad: unknown };
-  checkLoss(t, r.loss, c, dtype, form);
-  checkGrad(t, r.grad, c, dtype, form);
+  const r = res as { loss: unknown; grad: unknown }
+  checkLoss(t, r.loss, c, dtype, form)
+  checkGrad(t, r.grad, c, dtype, form)
 }
 
 function withGradOptions(b: Built): Options {
-  return b.gradOutput === undefined ? { ...b.options } : { ...b.options, gradOutput: b.gradOutput };
+  return b.gradOutput === undefined ? { ...b.options } : { ...b.options, gradOutput: b.gradOutput }
 }
 
 function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
-  const tag = `${c.name} [${TAG[dtype]}]`;
+  const tag = `${c.name} [${TAG[dtype]}]`
   // 1. functional
   {
-    const b = build(c, dtype);
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options });
-    checkLoss(t, api.fn(b.input, b.target, b.options), c, dtype, `${api.name}()`);
-    assertUnchanged(t, snaps, `${tag} ${api.name}()`);
+    const b = build(c, dtype)
+    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
+    checkLoss(t, api.fn(b.input, b.target, b.options), c, dtype, `${api.name}()`)
+    assertUnchanged(t, snaps, `${tag} ${api.name}()`)
   }
   // 2. WithGrad (tensor forms)
   {
-    const b = build(c, dtype);
-    const o = withGradOptions(b);
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options, gradOutput: b.gradOutput });
-    checkWithGrad(t, api.withGrad(b.input, b.target, o), c, dtype, `${api.name}WithGrad()`);
-    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad()`);
+    const b = build(c, dtype)
+    const o = withGradOptions(b)
+    const snaps = snapshot({ input: b.input, target: b.target, options: b.options, gradOutput: b.gradOutput })
+    checkWithGrad(t, api.withGrad(b.input, b.target, o), c, dtype, `${api.name}WithGrad()`)
+    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad()`)
   }
   // 3. WithGrad with bare typed arrays for every 1-D tensor
   {
-    const b = build(c, dtype);
-    const o = bareOptions(withGradOptions(b));
-    if (o.gradOutput !== undefined) o.gradOutput = bare(o.gradOutput);
-    checkWithGrad(t, api.withGrad(bare(b.input), bare(b.target), o), c, dtype, `${api.name}WithGrad(bare arrays)`);
+    const b = build(c, dtype)
+    const o = bareOptions(withGradOptions(b))
+    if (o.gradOutput !== undefined) o.gradOutput = bare(o.gradOutput)
+    checkWithGrad(t, api.withGrad(bare(b.input), bare(b.target), o), c, dtype, `${api.name}WithGrad(bare arrays)`)
   }
   // 4. module
   {
-    const b = build(c, dtype);
-    const m = new api.Module(b.options);
-    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward()');
-    const res = b.gradOutput === undefined ? m.forwardWithGrad(b.input, b.target) : m.forwardWithGrad(b.input, b.target, b.gradOutput);
-    checkWithGrad(t, res, c, dtype, 'Module.forwardWithGrad()');
+    const b = build(c, dtype)
+    const m = new api.Module(b.options)
+    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward()')
+    const res = b.gradOutput === undefined ? m.forwardWithGrad(b.input, b.target) : m.forwardWithGrad(b.input, b.target, b.gradOutput)
+    checkWithGrad(t, res, c, dtype, 'Module.forwardWithGrad()')
     // the module keeps no state between calls: the second forward gives the same
-    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward() again');
+    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward() again')
   }
   // 5. the other integer type for class-index targets
   if (c.target.kind !== 'float') {
-    const others: ('int32' | 'int64' | 'number')[] = [];
-    if (c.target.kind === 'int64' && fitsInt32(c.target.data)) others.push('int32');
-    if (c.target.kind === 'int32') others.push('int64');
-    if (c.target.kind === 'number') others.push('int64', 'int32');
-    if (c.target.shape.length === 0 && c.target.kind !== 'number') others.push('number');
+    const others: ('int32' | 'int64' | 'number')[] = []
+    if (c.target.kind === 'int64' && fitsInt32(c.target.data)) others.push('int32')
+    if (c.target.kind === 'int32') others.push('int64')
+    if (c.target.kind === 'number') others.push('int64', 'int32')
+    if (c.target.shape.length === 0 && c.target.kind !== 'number') others.push('number')
     for (const kind of others) {
-      const b = build(c, dtype);
-      const target = toTarget(c.target, dtype, kind);
-      checkWithGrad(t, api.withGrad(b.input, target, withGradOptions(b)), c, dtype, `${api.name}WithGrad(target as ${kind})`);
+      const b = build(c, dtype)
+      const target = toTarget(c.target, dtype, kind)
+      checkWithGrad(t, api.withGrad(b.input, target, withGradOptions(b)), c, dtype, `${api.name}WithGrad(target as ${kind})`)
     }
   }
   // 6. subarray views (offset, junk around)
   {
-    const b = build(c, dtype);
-    const o = withGradOptions(b);
-    for (const k of ['weight', 'posWeight', 'gradOutput']) if (k in o) o[k] = viewOf(o[k]);
-    checkWithGrad(t, api.withGrad(viewOf(b.input), viewOf(b.target), o), c, dtype, `${api.name}WithGrad(subarray views)`);
+    const b = build(c, dtype)
+    const o = withGradOptions(b)
+    for (const k of ['weight', 'posWeight', 'gradOutput']) if (k in o) o[k] = viewOf(o[k])
+    checkWithGrad(t, api.withGrad(viewOf(b.input), viewOf(b.target), o), c, dtype, `${api.name}WithGrad(subarray views)`)
   }
   // 7. out / gradOut preallocated
   {
-    const b = build(c, dtype);
-    const Ctor = floatCtor(dtype);
-    const lshape = lossShape(c);
-    const o = withGradOptions(b);
-    const gradOut = new Ctor(shapeSize(c.input.shape)).fill(12345);
-    o.gradOut = gradOut;
-    let out: FloatArray | undefined;
+    const b = build(c, dtype)
+    const Ctor = floatCtor(dtype)
+    const lshape = lossShape(c)
+    const o = withGradOptions(b)
+    const gradOut = new Ctor(shapeSize(c.input.shape)).fill(12345)
+    o.gradOut = gradOut
+    let out: FloatArray | undefined
     if (lshape.length > 0) {
-      out = new Ctor(shapeSize(lshape)).fill(12345);
-      o.out = out;
+      out = new Ctor(shapeSize(lshape)).fill(12345)
+      o.out = out
     }
-    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown };
-    checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({out, gradOut})`);
-    t.true(isTensorLike(res.grad) && res.grad.data === gradOut, `${tag}: result.grad.data must be the gradOut buffer`);
-    if (out) t.true(isTensorLike(res.loss) && res.loss.data === out, `${tag}: result.loss.data must be the out buffer`);
+    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown }
+    checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({out, gradOut})`)
+    t.true(isTensorLike(res.grad) && res.grad.data === gradOut, `${tag}: result.grad.data must be the gradOut buffer`)
+    if (out) t.true(isTensorLike(res.loss) && res.loss.data === out, `${tag}: result.loss.data must be the out buffer`)
     if (out) {
-      const out2 = new Ctor(out.length).fill(-1);
-      const r2 = api.fn(b.input, b.target, { ...b.options, out: out2 });
-      checkLoss(t, r2, c, dtype, `${api.name}({out})`);
-      t.true(isTensorLike(r2) && r2.data === out2, `${tag}: ${api.name}() result.data must be the out buffer`);
+      const out2 = new Ctor(out.length).fill(-1)
+      const r2 = api.fn(b.input, b.target, { ...b.options, out: out2 })
+      checkLoss(t, r2, c, dtype, `${api.name}({out})`)
+      t.true(isTensorLike(r2) && r2.data === out2, `${tag}: ${api.name}() result.data must be the out buffer`)
     }
   }
   // 8. gradOut = the input's own buffer
   {
-    const b = build(c, dtype);
-    const o = withGradOptions(b);
-    o.gradOut = b.input.data;
-    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown };
-    checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({gradOut: input.data})`);
-    t.true(isTensorLike(res.grad) && res.grad.data === b.input.data, `${tag}: in-place grad must return the input's buffer`);
+    const b = build(c, dtype)
+    const o = withGradOptions(b)
+    o.gradOut = b.input.data
+    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown }
+    checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({gradOut: input.data})`)
+    t.true(isTensorLike(res.grad) && res.grad.data === b.input.data, `${tag}: in-place grad must return the input's buffer`)
   }
 }
 
 function runErrorCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
-  const err = c.error;
-  if (!err) throw new Error('not an error case');
-  const instanceOf = err.class === 'RangeError' ? RangeError : TypeError;
-  const expectation = { instanceOf, code: err.code };
-  const tag = `${c.name} [${TAG[dtype]}]`;
+  const err = c.error
+  if (!err) throw new Error('not an error case')
+  const instanceOf = err.class === 'RangeError' ? RangeError : TypeError
+  const expectation = { instanceOf, code: err.code }
+  const tag = `${c.name} [${TAG[dtype]}]`
   {
-    const b = build(c, dtype);
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options });
-    const e = t.throws(() => api.fn(b.input, b.target, b.options), expectation, `${tag} ${api.name}()`);
-    if (e) t.true(e.message.includes(api.name), `${tag}: the message must name ${api.name}: ${JSON.stringify(e.message)}`);
-    assertUnchanged(t, snaps, `${tag} ${api.name}() (throwing)`);
+    const b = build(c, dtype)
+    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
+    const e = t.throws(() => api.fn(b.input, b.target, b.options), expectation, `${tag} ${api.name}()`)
+    if (e) t.true(e.message.includes(api.name), `${tag}: the message must name ${api.name}: ${JSON.stringify(e.message)}`)
+    assertUnchanged(t, snaps, `${tag} ${api.name}() (throwing)`)
   }
   {
-    const b = build(c, dtype);
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options });
-    t.throws(() => api.withGrad(b.input, b.target, b.options), expectation, `${tag} ${api.name}WithGrad()`);
-    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad() (throwing)`);
+    const b = build(c, dtype)
+    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
+    t.throws(() => api.withGrad(b.input, b.target, b.options), expectation, `${tag} ${api.name}WithGrad()`)
+    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad() (throwing)`)
   }
   {
     // SPEC: "nothing the caller passed is modified" -- also when the gradient was to be
     // written over the input (gradOut = input.data): the error must come before any write.
-    const b = build(c, dtype);
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options });
-    t.throws(() => api.withGrad(b.input, b.target, { ...b.options, gradOut: b.input.data }), expectation, `${tag} ${api.name}WithGrad({gradOut: input.data})`);
-    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad({gradOut: input.data}) (throwing)`);
+    const b = build(c, dtype)
+    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
+    t.throws(
+      () => api.withGrad(b.input, b.target, { ...b.options, gradOut: b.input.data }),
+      expectation,
+      `${tag} ${api.name}WithGrad({gradOut: input.data})`,
+    )
+    assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad({gradOut: input.data}) (throwing)`)
   }
   {
-    const b = build(c, dtype);
-    t.throws(() => new api.Module(b.options).forwardWithGrad(b.input, b.target), expectation, `${tag} Module.forwardWithGrad()`);
-    t.throws(() => new api.Module(b.options).forward(b.input, b.target), expectation, `${tag} Module.forward()`);
+    const b = build(c, dtype)
+    t.throws(() => new api.Module(b.options).forwardWithGrad(b.input, b.target), expectation, `${tag} Module.forwardWithGrad()`)
+    t.throws(() => new api.Module(b.options).forward(b.input, b.target), expectation, `${tag} Module.forward()`)
     if (err.optionError) {
       // SPEC: "new CrossEntropyLoss(options) validates its options at once"
-      t.throws(() => new api.Module(b.options), expectation, `${tag} new Module(options)`);
+      t.throws(() => new api.Module(b.options), expectation, `${tag} new Module(options)`)
     }
   }
 }
@@ -295,147 +299,181 @@ function runErrorCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
 // API-contract checks that the fixtures cannot express (wrong JS types, buffers)
 
 export interface Sample {
-  input: Tensor<FloatArray>;
-  target: TargetValue;
+  input: Tensor<FloatArray>
+  target: TargetValue
   /** valid options without `reduction` */
-  options: Options;
+  options: Options
   /** shape of the 'none' loss */
-  noneShape: number[];
+  noneShape: number[]
 }
 
 export interface ContractSpec {
   /** a valid call in the given dtype */
-  sample: (dtype: DType) => Sample;
+  sample: (dtype: DType) => Sample
   /** option names holding float tensors (weight, posWeight) */
-  floatOptions: string[];
+  floatOptions: string[]
   /** the target is a float tensor of the input's type */
-  floatTarget: boolean;
+  floatTarget: boolean
   /** distinguishes several contract suites of one loss in the test titles */
-  label?: string;
+  label?: string
 }
 
 function otherDtype(dtype: DType): DType {
-  return dtype === 'float32' ? 'float64' : 'float32';
+  return dtype === 'float32' ? 'float64' : 'float32'
 }
 
 function retype(v: Tensor<FloatArray>, dtype: DType): Tensor<FloatArray> {
-  return { data: floatCtor(dtype).from(v.data), shape: [...v.shape] };
+  return { data: floatCtor(dtype).from(v.data), shape: [...v.shape] }
 }
 
-const ARG_TYPE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' };
-const ARG_VALUE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' };
+const ARG_TYPE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' }
+const ARG_VALUE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }
 
 export function registerContractTests(test: TestFn, api: LossApi, spec: ContractSpec): void {
-  const n = api.name;
+  const n = api.name
   for (const dtype of DTYPES) {
-    const tag = `${n} contract${spec.label ? ` (${spec.label})` : ''} [${TAG[dtype]}]`;
+    const tag = `${n} contract${spec.label ? ` (${spec.label})` : ''} [${TAG[dtype]}]`
 
     test(`${tag}: defaults are PyTorch's (reduction 'mean'); options and module options may be omitted`, (t) => {
-      const s = spec.sample(dtype);
-      const withMean = api.fn(s.input, s.target, { ...s.options, reduction: 'mean' });
-      t.is(typeof withMean, 'number');
-      const label = `${tag} defaults`;
+      const s = spec.sample(dtype)
+      const withMean = api.fn(s.input, s.target, { ...s.options, reduction: 'mean' })
+      t.is(typeof withMean, 'number')
+      const label = `${tag} defaults`
       if (Object.keys(s.options).length === 0) {
-        assertClose(t, api.fn(s.input, s.target), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t)` });
-        assertClose(t, new api.Module().forward(s.input, s.target), withMean as number, { ...tolFor(dtype), label: `${label} new Module()` });
-        const r = api.withGrad(s.input, s.target) as { loss: unknown; grad: unknown };
-        assertClose(t, r.loss, withMean as number, { ...tolFor(dtype), label: `${label} fnWithGrad(x, t)` });
+        assertClose(t, api.fn(s.input, s.target), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t)` })
+        assertClose(t, new api.Module().forward(s.input, s.target), withMean as number, {
+          ...tolFor(dtype),
+          label: `${label} new Module()`,
+        })
+        const r = api.withGrad(s.input, s.target) as { loss: unknown; grad: unknown }
+        assertClose(t, r.loss, withMean as number, { ...tolFor(dtype), label: `${label} fnWithGrad(x, t)` })
       }
-      assertClose(t, api.fn(s.input, s.target, s.options), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t, o)` });
-      assertClose(t, new api.Module(s.options).forward(s.input, s.target), withMean as number, { ...tolFor(dtype), label: `${label} Module(o)` });
-    });
+      assertClose(t, api.fn(s.input, s.target, s.options), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t, o)` })
+      assertClose(t, new api.Module(s.options).forward(s.input, s.target), withMean as number, {
+        ...tolFor(dtype),
+        label: `${label} Module(o)`,
+      })
+    })
 
     test(`${tag}: 'none' result is a Tensor of the input's type; scalar reductions are numbers`, (t) => {
-      const s = spec.sample(dtype);
-      const none = api.fn(s.input, s.target, { ...s.options, reduction: 'none' });
-      t.true(isTensorLike(none), `'none' must give a Tensor, got ${describe(none)}`);
+      const s = spec.sample(dtype)
+      const none = api.fn(s.input, s.target, { ...s.options, reduction: 'none' })
+      t.true(isTensorLike(none), `'none' must give a Tensor, got ${describe(none)}`)
       if (isTensorLike(none)) {
-        t.deepEqual(Array.from(none.shape), s.noneShape);
-        t.true(none.data instanceof floatCtor(dtype));
+        t.deepEqual(Array.from(none.shape), s.noneShape)
+        t.true(none.data instanceof floatCtor(dtype))
       }
-      t.is(typeof api.fn(s.input, s.target, { ...s.options, reduction: 'sum' }), 'number');
-      const r = api.withGrad(s.input, s.target, { ...s.options, reduction: 'sum' }) as { loss: unknown; grad: Tensor };
-      t.is(typeof r.loss, 'number');
-      t.deepEqual(Array.from(r.grad.shape), Array.from(s.input.shape));
-      t.true(r.grad.data instanceof floatCtor(dtype));
-      t.not(r.grad.data, s.input.data, 'without gradOut the gradient gets a fresh buffer');
-    });
+      t.is(typeof api.fn(s.input, s.target, { ...s.options, reduction: 'sum' }), 'number')
+      const r = api.withGrad(s.input, s.target, { ...s.options, reduction: 'sum' }) as { loss: unknown; grad: Tensor }
+      t.is(typeof r.loss, 'number')
+      t.deepEqual(Array.from(r.grad.shape), Array.from(s.input.shape))
+      t.true(r.grad.data instanceof floatCtor(dtype))
+      t.not(r.grad.data, s.input.data, 'without gradOut the gradient gets a fresh buffer')
+    })
 
     test(`${tag}: input of the wrong type throws ERR_INVALID_ARG_TYPE`, (t) => {
-      const s = spec.sample(dtype);
-      const ints = { data: Int32Array.from(s.input.data, (v) => Math.round(v)), shape: s.input.shape };
-      t.throws(() => api.fn(ints, s.target, s.options), ARG_TYPE, 'Int32Array input');
-      t.throws(() => api.fn({ data: Array.from(s.input.data), shape: s.input.shape }, s.target, s.options), ARG_TYPE, 'plain array data');
-      t.throws(() => api.fn('x', s.target, s.options), ARG_TYPE, 'string input');
-      t.throws(() => api.fn(null, s.target, s.options), ARG_TYPE, 'null input');
-      t.throws(() => api.withGrad(ints, s.target, s.options), ARG_TYPE, 'Int32Array input (WithGrad)');
-      t.throws(() => new api.Module(s.options).forward(ints, s.target), ARG_TYPE, 'Int32Array input (Module)');
-    });
+      const s = spec.sample(dtype)
+      const ints = { data: Int32Array.from(s.input.data, (v) => Math.round(v)), shape: s.input.shape }
+      t.throws(() => api.fn(ints, s.target, s.options), ARG_TYPE, 'Int32Array input')
+      t.throws(() => api.fn({ data: Array.from(s.input.data), shape: s.input.shape }, s.target, s.options), ARG_TYPE, 'plain array data')
+      t.throws(() => api.fn('x', s.target, s.options), ARG_TYPE, 'string input')
+      t.throws(() => api.fn(null, s.target, s.options), ARG_TYPE, 'null input')
+      t.throws(() => api.withGrad(ints, s.target, s.options), ARG_TYPE, 'Int32Array input (WithGrad)')
+      t.throws(() => new api.Module(s.options).forward(ints, s.target), ARG_TYPE, 'Int32Array input (Module)')
+    })
 
     test(`${tag}: target of the wrong type throws ERR_INVALID_ARG_TYPE`, (t) => {
-      const s = spec.sample(dtype);
-      t.throws(() => api.fn(s.input, 'a', s.options), ARG_TYPE, 'string target');
-      t.throws(() => api.fn(s.input, null, s.options), ARG_TYPE, 'null target');
+      const s = spec.sample(dtype)
+      t.throws(() => api.fn(s.input, 'a', s.options), ARG_TYPE, 'string target')
+      t.throws(() => api.fn(s.input, null, s.options), ARG_TYPE, 'null target')
       if (spec.floatTarget && isTensorLike(s.target)) {
-        const wrong = retype(s.target as Tensor<FloatArray>, otherDtype(dtype));
-        t.throws(() => api.fn(s.input, wrong, s.options), ARG_TYPE, `${otherDtype(dtype)} target for a ${dtype} input`);
-        t.throws(() => api.withGrad(s.input, wrong, s.options), ARG_TYPE, `${otherDtype(dtype)} target (WithGrad)`);
+        const wrong = retype(s.target as Tensor<FloatArray>, otherDtype(dtype))
+        t.throws(() => api.fn(s.input, wrong, s.options), ARG_TYPE, `${otherDtype(dtype)} target for a ${dtype} input`)
+        t.throws(() => api.withGrad(s.input, wrong, s.options), ARG_TYPE, `${otherDtype(dtype)} target (WithGrad)`)
       }
-    });
+    })
 
     for (const key of spec.floatOptions) {
       test(`${tag}: option ${key} of the wrong type throws ERR_INVALID_ARG_TYPE`, (t) => {
-        const s = spec.sample(dtype);
-        const w = s.options[key] as Tensor<FloatArray>;
-        t.true(isTensorLike(w), `sample must hold a ${key}`);
-        const wrong = retype(w, otherDtype(dtype));
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: wrong }), ARG_TYPE, `${otherDtype(dtype)} ${key}`);
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key}`);
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: Array.from(w.data) }), ARG_TYPE, `plain array ${key}`);
-        t.throws(() => new api.Module({ ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key} (Module constructor)`);
-      });
+        const s = spec.sample(dtype)
+        const w = s.options[key] as Tensor<FloatArray>
+        t.true(isTensorLike(w), `sample must hold a ${key}`)
+        const wrong = retype(w, otherDtype(dtype))
+        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: wrong }), ARG_TYPE, `${otherDtype(dtype)} ${key}`)
+        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key}`)
+        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: Array.from(w.data) }), ARG_TYPE, `plain array ${key}`)
+        t.throws(() => new api.Module({ ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key} (Module constructor)`)
+      })
     }
 
     test(`${tag}: reduction of the wrong type throws a TypeError`, (t) => {
       // SPEC lists a wrong type under ERR_INVALID_ARG_TYPE and an unknown reduction under
       // ERR_INVALID_ARG_VALUE; Node's own validateOneOf() uses ERR_INVALID_ARG_VALUE for any
       // value outside the list. Either code is accepted for a non-string reduction.
-      const s = spec.sample(dtype);
+      const s = spec.sample(dtype)
       const either = (e: unknown, what: string) => {
-        const code = (e as { code?: unknown } | undefined)?.code;
-        t.true(code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE', `${what}: code ${String(code)}`);
-      };
-      either(t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 1 }), { instanceOf: TypeError }), 'fn');
-      either(t.throws(() => new api.Module({ ...s.options, reduction: 1 }), { instanceOf: TypeError }), 'Module');
-      either(t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: null }), { instanceOf: TypeError }), 'fn null');
-    });
+        const code = (e as { code?: unknown } | undefined)?.code
+        t.true(code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE', `${what}: code ${String(code)}`)
+      }
+      either(
+        t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 1 }), { instanceOf: TypeError }),
+        'fn',
+      )
+      either(
+        t.throws(() => new api.Module({ ...s.options, reduction: 1 }), { instanceOf: TypeError }),
+        'Module',
+      )
+      either(
+        t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: null }), { instanceOf: TypeError }),
+        'fn null',
+      )
+    })
 
     test(`${tag}: out / gradOut of the wrong type or length are rejected`, (t) => {
-      const s = spec.sample(dtype);
-      const Other = floatCtor(otherDtype(dtype));
-      const Ctor = floatCtor(dtype);
-      const nIn = s.input.data.length;
-      const nOut = shapeSize(s.noneShape);
-      const snaps = snapshot({ input: s.input, target: s.target, options: s.options });
-      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Other(nIn) }), ARG_TYPE, 'gradOut of the other float type');
-      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn + 1) }), ARG_VALUE, 'gradOut too long');
-      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn - 1) }), ARG_VALUE, 'gradOut too short');
-      t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Ctor(nOut + 1) }), ARG_VALUE, 'out too long');
-      t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Other(nOut) }), ARG_TYPE, 'out of the other float type');
-      assertUnchanged(t, snaps, `${tag} rejected buffers`);
-    });
+      const s = spec.sample(dtype)
+      const Other = floatCtor(otherDtype(dtype))
+      const Ctor = floatCtor(dtype)
+      const nIn = s.input.data.length
+      const nOut = shapeSize(s.noneShape)
+      const snaps = snapshot({ input: s.input, target: s.target, options: s.options })
+      t.throws(
+        () => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Other(nIn) }),
+        ARG_TYPE,
+        'gradOut of the other float type',
+      )
+      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn + 1) }), ARG_VALUE, 'gradOut too long')
+      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn - 1) }), ARG_VALUE, 'gradOut too short')
+      t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Ctor(nOut + 1) }), ARG_VALUE, 'out too long')
+      t.throws(
+        () => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Other(nOut) }),
+        ARG_TYPE,
+        'out of the other float type',
+      )
+      assertUnchanged(t, snaps, `${tag} rejected buffers`)
+    })
 
     test(`${tag}: gradOutput of the wrong shape for 'none' throws ERR_INVALID_ARG_VALUE`, (t) => {
-      const s = spec.sample(dtype);
-      const Ctor = floatCtor(dtype);
-      const nOut = shapeSize(s.noneShape);
+      const s = spec.sample(dtype)
+      const Ctor = floatCtor(dtype)
+      const nOut = shapeSize(s.noneShape)
       t.throws(
-        () => api.withGrad(s.input, s.target, { ...s.options, reduction: 'none', gradOutput: { data: new Ctor(nOut + 1).fill(1), shape: [nOut + 1] } }),
+        () =>
+          api.withGrad(s.input, s.target, {
+            ...s.options,
+            reduction: 'none',
+            gradOutput: { data: new Ctor(nOut + 1).fill(1), shape: [nOut + 1] },
+          }),
         ARG_VALUE,
-      );
-      t.throws(() => new api.Module({ ...s.options, reduction: 'none' }).forwardWithGrad(s.input, s.target, { data: new Ctor(nOut + 1), shape: [nOut + 1] }), ARG_VALUE);
-    });
-
+      )
+      t.throws(
+        () =>
+          new api.Module({ ...s.options, reduction: 'none' }).forwardWithGrad(s.input, s.target, {
+            data: new Ctor(nOut + 1),
+            shape: [nOut + 1],
+          }),
+        ARG_VALUE,
+      )
+    })
   }
 }
 
@@ -443,30 +481,30 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
 // finite differences of the loss itself (float64)
 
 export interface FdCase {
-  input: Tensor<Float64Array>;
-  target: TargetValue;
-  options: Options;
-  gradOutput?: number | Tensor<Float64Array>;
+  input: Tensor<Float64Array>
+  target: TargetValue
+  options: Options
+  gradOutput?: number | Tensor<Float64Array>
 }
 
 /** d/dx of (gradOutput · loss(x)) by central differences vs fnWithGrad's grad. */
 export function checkFiniteDifferences(t: ExecutionContext, api: LossApi, s: FdCase, label: string): void {
-  const g = s.gradOutput;
+  const g = s.gradOutput
   const f = (x: Float64Array): number => {
-    const loss = api.fn({ data: x, shape: s.input.shape }, s.target, s.options);
-    if (typeof loss === 'number') return loss * (typeof g === 'number' ? g : 1);
-    return dotLoss(loss, g === undefined ? 1 : typeof g === 'number' ? g : g.data);
-  };
-  const o = g === undefined ? { ...s.options } : { ...s.options, gradOutput: g };
-  const res = api.withGrad(s.input, s.target, o) as { loss: unknown; grad: Tensor };
-  if (!isTensorLike(res?.grad)) {
-    t.fail(`${label}: no grad tensor, got ${describe(res)}`);
-    return;
+    const loss = api.fn({ data: x, shape: s.input.shape }, s.target, s.options)
+    if (typeof loss === 'number') return loss * (typeof g === 'number' ? g : 1)
+    return dotLoss(loss, g === undefined ? 1 : typeof g === 'number' ? g : g.data)
   }
-  assertGradMatchesFiniteDifference(t, f, Float64Array.from(s.input.data), res.grad.data, `${api.name} ${label}`);
+  const o = g === undefined ? { ...s.options } : { ...s.options, gradOutput: g }
+  const res = api.withGrad(s.input, s.target, o) as { loss: unknown; grad: Tensor }
+  if (!isTensorLike(res?.grad)) {
+    t.fail(`${label}: no grad tensor, got ${describe(res)}`)
+    return
+  }
+  assertGradMatchesFiniteDifference(t, f, Float64Array.from(s.input.data), res.grad.data, `${api.name} ${label}`)
 }
 
 /** A float32-representable float64 array (so the same sample works in both dtypes). */
 export function f32Values(values: ArrayLike<number>): number[] {
-  return Array.from(values, (v) => Math.fround(v));
+  return Array.from(values, (v) => Math.fround(v))
 }
