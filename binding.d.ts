@@ -28,13 +28,13 @@ export declare function binaryCrossEntropyWithLogits(input: unknown, target: unk
 export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, posWeight: unknown | undefined | null, posWeightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
 
 /** r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
-export declare function crossEntropy(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, labelSmoothing: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+export declare function crossEntropy(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
  * r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
  *  Runs on a libuv worker thread; the inputs must be private copies.
  */
-export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, labelSmoothing: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function entropy(input: unknown, outer: number, c: number, inner: number, out: unknown): void
@@ -76,13 +76,13 @@ export declare function logSoftmax(input: unknown, outer: number, c: number, inn
 export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
 /** r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
-export declare function nllLoss(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+export declare function nllLoss(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
  * r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
  *  Runs on a libuv worker thread; the inputs must be private copies.
  */
-export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, targetScalar: number, weight: unknown | undefined | null, ignoreIndex: number, reduction: number, n: number, c: number, d: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** Sets the number of threads used for large inputs. */
 export declare function setNumThreads(n: number): void

@@ -520,6 +520,9 @@ function renamed(e: unknown, fn: string): unknown {
 // Class-dimension losses: cross entropy and NLL
 // ---------------------------------------------------------------------------
 
+/** Packed scalar parameters of sync class-loss calls (reused: calls do not nest). */
+const PARAMS = new Float64Array(8)
+
 interface ClassParsed<A extends FloatArray> {
   weight: A | undefined
   ignoreIndex: number
@@ -631,24 +634,30 @@ function classLoss(
     const loss: number | Tensor = none ? (batched ? { data: out as FloatArray, shape: lossShape } : (out as FloatArray)[0]) : v
     return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
   }
+  // Scalars travel packed in one Float64Array: [targetScalar, ignoreIndex,
+  // reduction, labelSmoothing, N, C, D, gradOutputScalar].
+  const P = mode === ASYNC ? new Float64Array(8) : PARAMS
+  P[0] = tScalar
+  P[1] = p.ignoreIndex
+  P[2] = p.reduction
+  P[3] = p.labelSmoothing
+  P[4] = n
+  P[5] = c
+  P[6] = d
+  P[7] = gs
   if (mode === ASYNC) {
-    const args = nll
-      ? [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad]
-      : [x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad]
-    const k = args.length
+    const args = [x.data, t, p.weight, ga, out, grad, P]
     const ins: [number, string][] = [
       [0, 'input'],
       [1, 'target'],
-      [3, 'options.weight'],
-      [k - 3, 'options.gradOutput'],
+      [2, 'options.weight'],
+      [3, 'options.gradOutput'],
     ]
-    return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, k - 2, k - 1, o, finish)
+    return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, 4, 5, o, finish)
   }
   let v: number
   try {
-    v = nll
-      ? native.nllLoss(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, n, c, d, gs, ga, out, grad)
-      : native.crossEntropy(x.data, t, tScalar, p.weight, p.ignoreIndex, p.reduction, p.labelSmoothing, n, c, d, gs, ga, out, grad)
+    v = nll ? native.nllLoss(x.data, t, p.weight, ga, out, grad, P) : native.crossEntropy(x.data, t, p.weight, ga, out, grad, P)
   } catch (e) {
     throw renamed(e, fn)
   }
