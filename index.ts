@@ -276,11 +276,57 @@ function boolOpt(fn: string, name: string, v: unknown, dflt: boolean): boolean {
   return v
 }
 
+type ArrayCtor<A> = { new (b: ArrayBufferLike, off: number, n: number): A; BYTES_PER_ELEMENT: number }
+
+/**
+ * A fresh array of `like`'s type without zero-filling it: every output is
+ * written in full by the kernel (and a private staging copy by the copy), so
+ * clearing it first would only cost time — for large arrays whose memory the
+ * allocator reuses, a memset of the whole buffer on the calling thread.
+ */
+function uninit<A extends FloatArray | IndexArray>(like: A, n: number): A {
+  const C = like.constructor as unknown as ArrayCtor<A>
+  const b = Buffer.allocUnsafeSlow(n * C.BYTES_PER_ELEMENT)
+  return new C(b.buffer, b.byteOffset, n)
+}
+
+/**
+ * Staging copies of async inputs are leased from a small pool keyed by byte
+ * length and given back when the call settles: a training loop that repeats
+ * the same shapes then allocates (and the GC frees) no multi-megabyte buffer
+ * per call — freeing hundreds of megabytes is itself a pause on the main
+ * thread. At most STAGE_POOL_BYTES are kept.
+ */
+const STAGE_POOL_BYTES = 1 << 30
+const stagePool = new Map<number, ArrayBuffer[]>()
+let stagePooled = 0
+
+function lease<A extends View>(like: A, n: number): A {
+  const C = like.constructor as unknown as ArrayCtor<A>
+  const bytes = n * C.BYTES_PER_ELEMENT
+  const free = stagePool.get(bytes)
+  const b = free?.pop()
+  if (b !== undefined) {
+    stagePooled -= bytes
+    return new C(b, 0, n)
+  }
+  return uninit(like, n)
+}
+
+function giveBack(a: View): void {
+  const bytes = a.byteLength
+  if (bytes < 1 << 20 || a.byteOffset !== 0 || a.buffer.byteLength !== bytes || stagePooled + bytes > STAGE_POOL_BYTES) return
+  const list = stagePool.get(bytes) ?? []
+  list.push(a.buffer as ArrayBuffer)
+  stagePool.set(bytes, list)
+  stagePooled += bytes
+}
+
 /** A preallocated output buffer: the input's type, `len` elements. */
 function buffer<A extends FloatArray>(fn: string, name: string, v: unknown, like: A, len: number): A {
   if (v === undefined) {
     try {
-      return new (like.constructor as new (n: number) => A)(len)
+      return uninit(like, len)
     } catch {
       fail(fn, 'ERR_OUT_OF_RANGE', `the result would have ${len} elements, more than a ${like.constructor.name} can hold`)
     }
@@ -455,21 +501,41 @@ async function runAsync(
   if (userOut && userGrad && overlap(userOut, userGrad)) fail(fn, 'ERR_INVALID_ARG_VALUE', 'options.gradOut overlaps options.out')
 
   const staged: Promise<void>[] = []
+  const leased: View[] = []
   for (const [i, argName] of ins) {
     const a = args[i]
     if (!ArrayBuffer.isView(a)) continue
     const src = a as View
     const n = src.length
-    const copy = new (src.constructor as new (n: number) => View)(n)
+    const copy = lease(src, n)
+    leased.push(copy)
     args[i] = copy
     const check = (): void => {
       if (src.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `${argName} was detached or resized during the call`)
     }
     staged.push(copyInto(src, copy, n, check))
   }
+  try {
+    return await runStaged(fn, name, args, staged, outI, gradI, userOut, userGrad, finish)
+  } finally {
+    for (const b of leased) giveBack(b)
+  }
+}
+
+async function runStaged(
+  fn: string,
+  name: NativeAsync,
+  args: unknown[],
+  staged: Promise<void>[],
+  outI: number,
+  gradI: number,
+  userOut: FloatArray | undefined,
+  userGrad: FloatArray | undefined,
+  finish: (v: number, out: FloatArray | undefined, grad: FloatArray | undefined) => Result,
+): Promise<unknown> {
   await Promise.all(staged)
-  if (userOut) args[outI] = new (userOut.constructor as new (n: number) => FloatArray)(userOut.length)
-  if (userGrad) args[gradI] = new (userGrad.constructor as new (n: number) => FloatArray)(userGrad.length)
+  if (userOut) args[outI] = uninit(userOut, userOut.length)
+  if (userGrad) args[gradI] = uninit(userGrad, userGrad.length)
   const call = native[name] as (...a: unknown[]) => Promise<number>
   let v: number
   try {

@@ -7,7 +7,7 @@
 
 use crate::cross_entropy::{check_common, scan_targets, ClassOptions};
 use crate::error::{check_len, Result};
-use crate::par::{map_chunks, SendPtr};
+use crate::par::{self, map_chunks, SendPtr};
 use crate::{Dims, GradOutput, Index, InputGrad, Real, Reduction};
 
 /// Negative log-likelihood with class-index targets; see the module docs.
@@ -78,19 +78,18 @@ pub fn nll_loss<T: Real, I: Index>(
                 }
             }
         };
-        // Per sample: zero its (C, D) block (a memset), then set the target entries.
-        map_chunks(dims.n, c * d, |s, e| {
-            for n in s..e {
-                let base = n * c * d;
-                // SAFETY: samples s..e are this chunk's; pass 1 has finished reading.
-                unsafe {
-                    std::ptr::write_bytes(x.g_ptr().add(base), 0, c * d);
-                    for j in 0..d {
-                        let p = n * d + j;
-                        if let Some(t) = target_of(p) {
-                            x.set_g(base + t * d + j, T::from_f64(g_of(p)));
-                        }
-                    }
+        // Zero the whole gradient in a few large memsets (large ones use
+        // streaming stores: no read-for-ownership of the buffer), then set the
+        // target entries.
+        let g = SendPtr(x.g_ptr());
+        par::fill_zero(g, dims.numel());
+        map_chunks(dims.positions(), c, |s, e| {
+            for p in s..e {
+                if let Some(t) = target_of(p) {
+                    let (n, j) = (p / d, p % d);
+                    // SAFETY: within dims; each position is one chunk's; pass 1
+                    // has finished reading.
+                    unsafe { x.set_g(n * c * d + t * d + j, T::from_f64(g_of(p))) };
                 }
             }
         });

@@ -111,6 +111,25 @@ where
     Parts::Many((0..n_chunks).map(run).collect())
 }
 
+/// Writes `len` zero elements at `p`: one memset per thread over contiguous
+/// pieces (no reduction, so the split cannot change any result).
+pub(crate) fn fill_zero<T: Copy + Send>(p: SendPtr<T>, len: usize) {
+    let threads = if len >= PARALLEL_THRESHOLD * 16 { num_threads() } else { 1 };
+    let piece = len.div_ceil(threads.max(1));
+    let zero = |i: usize| {
+        let s = i * piece;
+        let e = (s + piece).min(len);
+        if s < e {
+            // SAFETY: the caller owns p[..len]; pieces are disjoint.
+            unsafe { std::ptr::write_bytes(p.ptr().add(s), 0, e - s) };
+        }
+    };
+    match pool() {
+        Some(pool) if threads > 1 => pool.install(|| (0..threads).into_par_iter().for_each(zero)),
+        _ => (0..threads).for_each(zero),
+    }
+}
+
 /// Per-chunk results in chunk order; a single chunk (every small input) needs
 /// no allocation.
 pub enum Parts<R> {

@@ -236,8 +236,8 @@ fn kernels_agree_with_portable() {
 
 #[test]
 fn ln_1_2_matches_ln_on_its_domain() {
-    // Every float in [1, 2]: the specialised ln of BCE-with-logits.
-    let xs = sweep(1f32.to_bits(), 2f32.to_bits(), 1, false);
+    // Every 3rd float in [1, 2]: the specialised ln of BCE-with-logits.
+    let xs = sweep(1f32.to_bits(), 2f32.to_bits(), 3, false);
     let mut worst = 0.0f64;
     for &x in &xs {
         let y = losskit_math::lanes::ln_1_2::<true>(x);
@@ -248,4 +248,45 @@ fn ln_1_2_matches_ln_on_its_domain() {
     assert!(worst <= MAX_ULP);
     assert!(losskit_math::lanes::ln_1_2::<true>(f32::NAN).is_nan());
     assert_eq!(losskit_math::lanes::ln_1_2::<true>(1.0), 0.0);
+}
+
+#[test]
+fn exp_neg_and_ln_1m_within_2_ulp() {
+    use losskit_math::lanes::{exp_neg, ln_1m};
+    // exp_neg on every 7th float of [-87.33, 0]; flushed below.
+    let mut worst = (0.0f64, 0.0f32);
+    for x in sweep(0, 87.336_54f32.to_bits(), 7, true) {
+        for y in [exp_neg::<true>(x), exp_neg::<false>(x)] {
+            let r = f64::from(x).exp();
+            let e = (f64::from(y) - r).abs() / ulp(r);
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        }
+    }
+    println!("exp_neg: max error {:.3} ULP at x = {:e}", worst.0, worst.1);
+    assert!(worst.0 <= MAX_ULP);
+    assert_eq!(exp_neg::<true>(f32::NEG_INFINITY), 0.0);
+    assert_eq!(exp_neg::<true>(-100.0), 0.0);
+    assert!(exp_neg::<true>(f32::NAN).is_nan());
+    assert_eq!(exp_neg::<true>(0.0), 1.0);
+    // ln_1m on every 13th float of [0, 1].
+    let mut worst = (0.0f64, 0.0f32);
+    for x in sweep(0, 1f32.to_bits() - 1, 13, false) {
+        for y in [ln_1m::<true>(x), ln_1m::<false>(x)] {
+            let r = (-f64::from(x)).ln_1p();
+            let e = if r == 0.0 {
+                f64::from(y).abs() / 2f64.powi(-149)
+            } else {
+                (f64::from(y) - r).abs() / ulp(r)
+            };
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        }
+    }
+    println!("ln_1m: max error {:.3} ULP at x = {:e}", worst.0, worst.1);
+    assert!(worst.0 <= MAX_ULP);
+    assert_eq!(ln_1m::<true>(1.0), f32::NEG_INFINITY);
+    assert!(ln_1m::<true>(f32::NAN).is_nan());
 }
