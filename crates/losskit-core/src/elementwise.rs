@@ -188,20 +188,24 @@ pub fn kl_div<T: Real>(
     }))
 }
 
-fn check_unit<T: Real>(what: &str, v: &[T]) -> Result<()> {
-    let bad = map_chunks(v.len(), 1, |s, e| {
-        // Branch-free scan first (vectorises); locate the element only on failure.
-        let any = v[s..e].iter().fold(false, |b, &x| b | !(x >= T::ZERO && x <= T::ONE));
+/// BCE's range check of input and target, in one pass over both (before any
+/// output is written). A branch-free scan first; the element is located only
+/// when the scan fails.
+fn check_unit<T: Real>(x: &[T], t: &[T]) -> Result<()> {
+    let ok = |v: T| v >= T::ZERO && v <= T::ONE;
+    let bad = map_chunks(x.len(), 1, |s, e| {
+        let any = x[s..e].iter().zip(&t[s..e]).fold(false, |b, (&a, &c)| b | !(ok(a) & ok(c)));
         if any {
-            (s..e).find(|&i| !(v[i] >= T::ZERO && v[i] <= T::ONE))
+            (s..e).find(|&i| !ok(x[i]) || !ok(t[i]))
         } else {
             None
         }
     });
     if let Some(i) = bad.into_iter().flatten().next() {
+        let (what, v) = if ok(x[i]) { ("target", t[i]) } else { ("input", x[i]) };
         return Err(Error::range(format!(
             "{what}[{i}] = {} is out of range: it must be in [0, 1]",
-            fmt_num(v[i].to_f64())
+            fmt_num(v.to_f64())
         )));
     }
     Ok(())
@@ -246,8 +250,7 @@ pub fn binary_cross_entropy<T: Real>(
     let c = common(shape, x, target, reduction, gout, out, false)?;
     // SAFETY: nothing has been written yet, so the whole input is readable.
     let xs = unsafe { std::slice::from_raw_parts(x.x_ptr(), x.len()) };
-    check_unit("input", xs)?;
-    check_unit("target", target)?;
+    check_unit(xs, target)?;
     if weight.is_none() {
         if let Some(v) = c.run_fused(Loss::Bce, x, target) {
             return Ok(v);

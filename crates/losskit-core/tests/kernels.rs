@@ -111,6 +111,11 @@ fn cross_entropy_every_isa_matches_f64() {
                 )
                 .unwrap();
                 assert_eq!(vi.to_bits(), v.to_bits(), "{what}: in-place loss");
+                // The loss alone is bit-identical to the loss with its gradient.
+                let alone =
+                    cross_entropy_index(dims, &InputGrad::new(&x), &t, &o32, GradOutput::Scalar(0.7), None)
+                        .unwrap();
+                assert_eq!(alone.to_bits(), v.to_bits(), "{what}: loss with and without gradient");
                 assert_eq!(xi, g, "{what}: in-place gradient");
             }
         }

@@ -273,7 +273,9 @@ pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32) -> f64 {
     total
 }
 
-/// Writes `g[k] = exp(x[k] - m)` and returns their sum (as [`sum_exp`]).
+/// Writes `g[k] = exp(x[k] - m)` and returns their sum, added in exactly the
+/// order of [`sum_exp`] (so a loss is bit-identical with and without its
+/// gradient).
 ///
 /// # Safety
 /// `x` valid for `n` reads, `g` for `n` writes; equal or non-overlapping.
@@ -288,31 +290,35 @@ pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(
     let mut s = 0;
     while s < n {
         let e = (s + BLOCK).min(n);
-        let mut acc = [0.0f32; L];
+        let mut acc = [[0.0f32; L]; 2];
         let mut k = s;
-        while k + L <= e {
-            let mut v = [0.0f32; L];
-            for i in 0..L {
-                // SAFETY: k + i < n.
-                v[i] = exp_neg::<FMA>(unsafe { *x.add(k + i) } - m);
+        while k + 2 * L <= e {
+            let mut v = [[0.0f32; L]; 2];
+            for j in 0..2 {
+                for i in 0..L {
+                    // SAFETY: k + j·L + i < n.
+                    v[j][i] = exp_neg::<FMA>(unsafe { *x.add(k + j * L + i) } - m);
+                }
             }
-            for i in 0..L {
-                acc[i] += v[i];
-                // SAFETY: k + i < n; element k + i was read above.
-                unsafe { *g.add(k + i) = v[i] };
+            for j in 0..2 {
+                for i in 0..L {
+                    acc[j][i] += v[j][i];
+                    // SAFETY: as above; the element was read above.
+                    unsafe { *g.add(k + j * L + i) = v[j][i] };
+                }
             }
-            k += L;
+            k += 2 * L;
         }
         while k < e {
             // SAFETY: k < n.
             unsafe {
                 let v = exp_neg::<FMA>(*x.add(k) - m);
-                acc[0] += v;
+                acc[0][0] += v;
                 *g.add(k) = v;
             }
             k += 1;
         }
-        total += hsum(&acc);
+        total += hsum(&acc[0]) + hsum(&acc[1]);
         s = e;
     }
     total
