@@ -1,0 +1,133 @@
+// TensorFlow.js (4.22) implementations of the benchmarked losses, for the
+// `cpu` (pure JS) and `wasm` (WebAssembly SIMD, single thread in Node) backends.
+//
+// Each case builds its tensors once, outside the timed loop: the inputs are
+// uploaded and the class-index targets one-hot encoded beforehand (tfjs has no
+// sparse cross entropy), which favours tfjs. The timed call computes the loss
+// (and, for `grad`, d(loss)/d(input) via tf.valueAndGrad), reads the scalar
+// loss back and disposes every tensor it made; the gradient stays a tensor, as
+// it would in a tfjs training loop.
+//
+//   crossEntropy    tf.losses.softmaxCrossEntropy(oneHot, logits)
+//   nllLoss         -sum(oneHot · logp) / N
+//   klDiv           mean(t · (log t - x))
+//   binaryCrossEntropy            tf.losses.logLoss(t, p)   (tfjs adds ε = 1e-7
+//                                 inside the logs where PyTorch clamps at -100)
+//   binaryCrossEntropyWithLogits  tf.losses.sigmoidCrossEntropy(t, x)
+
+import { createRequire } from 'node:module'
+
+const require = createRequire(new URL('../package.json', import.meta.url))
+
+let tf
+
+/** Loads tfjs and the wasm backend; returns { tf, version, wasm } or throws. */
+export async function loadTf() {
+  if (tf) return info()
+  // tfjs's cpu backend greets Node users with a hint to install tfjs-node
+  // (native TensorFlow, which needs a download at install time): keep the
+  // benchmark's output clean.
+  const warn = console.warn
+  console.warn = (...a) => {
+    if (!String(a[0]).includes('tfjs-node')) warn(...a)
+  }
+  try {
+    tf = require('@tensorflow/tfjs')
+    require('@tensorflow/tfjs-backend-wasm')
+    await tf.setBackend('cpu')
+    tf.tidy(() => tf.add(tf.scalar(1), 1).dataSync())
+  } finally {
+    console.warn = warn
+  }
+  return info()
+}
+
+async function info() {
+  const out = { tf, version: tf.version.tfjs, wasm: null }
+  try {
+    await tf.setBackend('wasm')
+    await tf.ready()
+    out.wasm = {
+      simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+      multithread: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
+    }
+  } catch (e) {
+    out.wasmError = String(e?.message ?? e)
+  }
+  await tf.setBackend('cpu')
+  return out
+}
+
+export async function useBackend(name) {
+  const ok = await tf.setBackend(name)
+  if (!ok) throw new Error(`tfjs backend ${name} failed to initialise`)
+  await tf.ready()
+}
+
+function lossFn(w, d) {
+  switch (w.loss) {
+    case 'crossEntropy': {
+      const labels = tf.tidy(() => tf.oneHot(tf.tensor1d(d.target, 'int32'), w.c).toFloat())
+      const x = tf.tensor2d(d.input, [w.n, w.c])
+      return { x, keep: [labels], f: (xx) => tf.losses.softmaxCrossEntropy(labels, xx) }
+    }
+    case 'nllLoss': {
+      // tf.gather's gradient (UnsortedSegmentSum) is quadratic on the cpu
+      // backend and missing on wasm: a one-hot mask is tfjs's practical NLL.
+      const labels = tf.tidy(() => tf.oneHot(tf.tensor1d(d.target, 'int32'), w.c).toFloat())
+      const x = tf.tensor2d(d.input, [w.n, w.c])
+      return { x, keep: [labels], f: (xx) => tf.div(tf.sum(tf.mul(labels, xx)), -w.n) }
+    }
+    case 'klDiv': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.mean(tf.mul(t, tf.sub(tf.log(t), xx))) }
+    }
+    case 'binaryCrossEntropy': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.logLoss(t, xx) }
+    }
+    case 'binaryCrossEntropyWithLogits': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.sigmoidCrossEntropy(t, xx) }
+    }
+    default:
+      throw new Error(`tfjs: unknown loss ${w.loss}`)
+  }
+}
+
+/**
+ * Prepares workload `w` (with data `d`) on the current backend.
+ * Returns { call, dispose } where call() runs one timed iteration.
+ */
+export function tfCase(w, d, grad) {
+  const { x, keep, f } = lossFn(w, d)
+  let call
+  if (!grad) {
+    call = () => {
+      const l = tf.tidy(() => f(x))
+      const v = l.dataSync()[0]
+      l.dispose()
+      return v
+    }
+  } else {
+    const vg = tf.valueAndGrad(f)
+    call = () => {
+      const { value, grad: g } = vg(x)
+      const v = value.dataSync()[0]
+      value.dispose()
+      g.dispose()
+      return v
+    }
+  }
+  return {
+    call,
+    dispose() {
+      x.dispose()
+      for (const t of keep) t.dispose()
+    },
+  }
+}
+
+export function numTensors() {
+  return tf.memory().numTensors
+}

@@ -1,0 +1,152 @@
+"""PyTorch side of losskit's benchmark (driven by benchmark/run.mjs).
+
+Reads one JSON config on stdin, prints one JSON object on stdout.
+
+  {"mode": "bench", "threads": [1, 2], "budget_ms": 250, "sample_ms": 2,
+   "min_reps": 5, "max_reps": 200, "slow_ms": 1000, "slow_max_reps": 3,
+   "cap_ms": 5000, "huge_ms": 3000, "single_ms": 12000,
+   "workloads": [{"id": "...", "loss": "crossEntropy", "grad": true, "n": 256, "c": 1000},
+                 {"id": "...", "loss": "binaryCrossEntropyWithLogits", "grad": false, "numel": 320}, ...]}
+  -> {"torch": "2.x", "results": [{"id": "...", "threads": 1, "median_ms": ..., "reps": ...}]}
+
+  {"mode": "check", "cases": [{"loss": ..., "input": [...], "target": [...], "n":, "c":}]}
+  -> {"results": [{"loss": float, "grad": [...]}]}   (float32, reduction 'mean')
+
+Timing mirrors run.mjs: one warm-up call, then timed samples (several calls
+per sample for tiny workloads), the median of the samples, per thread count.
+"""
+
+import json
+import sys
+import time
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+warnings.filterwarnings("ignore")  # kl_div's 'mean' reduction warning in torch 1.x
+
+
+def loss_fn(name):
+    if name == "crossEntropy":
+        return lambda x, t: F.cross_entropy(x, t)
+    if name == "nllLoss":
+        return lambda x, t: F.nll_loss(x, t)
+    if name == "klDiv":
+        return lambda x, t: F.kl_div(x, t, reduction="mean")
+    if name == "binaryCrossEntropy":
+        return lambda x, t: F.binary_cross_entropy(x, t)
+    if name == "binaryCrossEntropyWithLogits":
+        return lambda x, t: F.binary_cross_entropy_with_logits(x, t)
+    raise ValueError(f"unknown loss {name}")
+
+
+def make_data(w, gen):
+    name = w["loss"]
+    if name in ("crossEntropy", "nllLoss"):
+        n, c = w["n"], w["c"]
+        x = torch.rand(n, c, generator=gen) * 6 - 3
+        t = torch.randint(0, c, (n,), generator=gen)
+        return x, t
+    m = w["numel"]
+    if name == "klDiv":
+        return -3 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
+    if name == "binaryCrossEntropy":
+        return 0.01 + 0.98 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
+    if name == "binaryCrossEntropyWithLogits":
+        return 8 * torch.rand(m, generator=gen) - 4, torch.rand(m, generator=gen)
+    raise ValueError(f"unknown loss {name}")
+
+
+def make_call(w, x, t):
+    f = loss_fn(w["loss"])
+    if not w["grad"]:
+        def call():
+            with torch.no_grad():
+                return f(x, t).item()
+        return call
+    xg = x.detach().requires_grad_(True)
+
+    def call_grad():
+        loss = f(xg, t)
+        (g,) = torch.autograd.grad(loss, xg)
+        return loss.item(), g
+    return call_grad
+
+
+def measure(call, cfg):
+    """Median milliseconds per call; the same policy as measure() in run.mjs."""
+    now = time.perf_counter_ns
+    t0 = now()
+    call()  # warm-up, also the first estimate
+    first = (now() - t0) / 1e6
+    if first >= cfg["single_ms"]:  # a very long call: the first run is the only one
+        return first, 1
+    if first >= cfg["huge_ms"]:  # a multi-second call: one run after the warm-up
+        t0 = now()
+        call()
+        return (now() - t0) / 1e6, 1
+    est = first
+    if first < cfg["slow_ms"]:  # a second warm-up unless the call is slow
+        t0 = now()
+        call()
+        est = min(est, (now() - t0) / 1e6)
+    per_sample = max(1, min(10000, int(cfg["sample_ms"] / max(est, 1e-4))))
+    samples = []
+    start = now()
+    while True:
+        t0 = now()
+        for _ in range(per_sample):
+            call()
+        samples.append((now() - t0) / 1e6 / per_sample)
+        elapsed = (now() - start) / 1e6
+        k = len(samples)
+        if (k >= cfg["max_reps"] or (elapsed >= cfg["budget_ms"] and k >= cfg["min_reps"])
+                or (est >= cfg["slow_ms"] and k >= cfg["slow_max_reps"]) or elapsed >= cfg["cap_ms"]):
+            break
+    samples.sort()
+    k = len(samples)
+    med = samples[k // 2] if k % 2 else (samples[k // 2 - 1] + samples[k // 2]) / 2
+    return med, k * per_sample
+
+
+def bench(cfg):
+    gen = torch.Generator().manual_seed(1234)
+    results = []
+    for w in cfg["workloads"]:
+        x, t = make_data(w, gen)
+        call = make_call(w, x, t)
+        for threads in cfg["threads"]:
+            torch.set_num_threads(threads)
+            med, reps = measure(call, cfg)
+            results.append({"id": w["id"], "threads": threads, "median_ms": med, "reps": reps})
+            print(f"torch {w['id']} {threads}t {med:.4f} ms", file=sys.stderr, flush=True)
+        del x, t, call
+    return {"torch": torch.__version__, "results": results}
+
+
+def check(cfg):
+    torch.set_num_threads(1)
+    out = []
+    for case in cfg["cases"]:
+        if case["loss"] in ("crossEntropy", "nllLoss"):
+            x = torch.tensor(case["input"], dtype=torch.float32).reshape(case["n"], case["c"])
+            t = torch.tensor(case["target"], dtype=torch.int64)
+        else:
+            x = torch.tensor(case["input"], dtype=torch.float32)
+            t = torch.tensor(case["target"], dtype=torch.float32)
+        x.requires_grad_(True)
+        loss = loss_fn(case["loss"])(x, t)
+        (g,) = torch.autograd.grad(loss, x)
+        out.append({"loss": loss.item(), "grad": g.reshape(-1).tolist()})
+    return {"torch": torch.__version__, "results": out}
+
+
+def main():
+    cfg = json.load(sys.stdin)
+    result = check(cfg) if cfg["mode"] == "check" else bench(cfg)
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
