@@ -126,13 +126,19 @@ fn scale_for<T: Real>(reduction: Reduction, gout: &GradOutput<'_, T>, denom: f64
 /// # Safety
 /// `base + (c-1)*stride` in bounds of `x`; no element of the row overwritten yet.
 #[inline(always)]
-unsafe fn stats<T: Real>(x: &InputGrad<'_, T>, base: usize, stride: usize, c: usize) -> (T, f64) {
+unsafe fn stats<T: Real>(
+    x: &InputGrad<'_, T>,
+    base: usize,
+    stride: usize,
+    c: usize,
+    next: *const T,
+) -> (T, f64) {
     if stride == 1 {
         // SAFETY: in bounds per the contract; the slice is dropped before any
         // write to the row.
         let row = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) };
         let m = T::row_max(row);
-        (m, T::row_sum_exp(row, m))
+        (m, T::row_sum_exp(row, m, next))
     } else {
         let mut m = T::NEG_INFINITY;
         for k in 0..c {
@@ -266,6 +272,13 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             // Contiguous rows with a gradient: the exponentials are stored in the
             // gradient buffer while summing (exp once per element), then scaled.
             let fused = stride == 1 && x.has_grad();
+            // The next contiguous row of this chunk, streamed in while this one is
+            // computed from cache.
+            let next = if stride == 1 && p + 1 < dims.positions() {
+                x.x_ptr().wrapping_add(base + c)
+            } else {
+                std::ptr::null()
+            };
             // SAFETY (this block): position() stays within dims, whose numel was
             // checked; every read of the row happens before the fused pass below
             // writes over it (gradOut may be the input itself).
@@ -287,10 +300,10 @@ pub fn cross_entropy_index<T: Real, I: Index>(
                     }
                 }
                 // SAFETY: see above; this is the pass that writes over the row.
-                (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m) })
+                (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m, next) })
             } else {
                 // SAFETY: see above.
-                let (m, sum) = unsafe { stats(x, base, stride, c) };
+                let (m, sum) = unsafe { stats(x, base, stride, c, next) };
                 if !ignored && eps > 0.0 {
                     for k in 0..c {
                         let wk = weight.map_or(1.0, |w| w[k].to_f64());
@@ -411,7 +424,7 @@ pub fn cross_entropy_prob<T: Real>(
         for p in s..e {
             let (base, stride) = position(dims, p);
             // SAFETY: in bounds (numel checked).
-            let (m, sum) = unsafe { stats(x, base, stride, c) };
+            let (m, sum) = unsafe { stats(x, base, stride, c, std::ptr::null()) };
             let ln_s = sum.ln();
             let mut tw = 0.0f64;
             let mut dot = 0.0f64;

@@ -89,32 +89,41 @@ pub fn exp<const FMA: bool>(x: f32) -> f32 {
     select(x.is_nan(), x, v)
 }
 
-/// Below this, `exp_neg` flushes to zero (`e^x` < 2^-126, the smallest normal).
-const EXP_NEG_LO: f32 = -87.336_54;
+/// Below this, `exp_neg` flushes to zero (`e^x` < 1.9e-38 ≈ 2^-125.4): above it,
+/// `k ≥ -125`, so adding `k` to the exponent field of `y ∈ [0.7, 1.5]` always
+/// gives a normal number.
+pub const EXP_NEG_LO: f32 = -86.9;
 
 /// `e^x` for `x ≤ 0` (the shifted logits `x - max` of a softmax, or `-|x|`):
 /// [`exp`] without the overflow handling and the two-step scaling, and with
-/// results below 2^-126 flushed to zero. Normal results are [`exp`]'s, within
-/// 2 ULP; a flushed result is off by less than 2^-126 absolutely, which no sum
-/// or gradient built from it can show at float32 tolerance. NaN propagates,
+/// results below about 1.9e-38 flushed to zero. Other results are within 2 ULP;
+/// a flushed result is off by less than 1.9e-38 absolutely, which no sum or
+/// gradient built from it can show at float32 tolerance. NaN propagates,
 /// `exp_neg(-inf) = 0`. Not for `x > 0`.
 #[inline(always)]
 pub fn exp_neg<const FMA: bool>(x: f32) -> f32 {
-    let xc = select(x < EXP_NEG_LO, EXP_NEG_LO, x);
-    let shifted = fma::<FMA>(xc, LOG2E, SHIFTER);
+    // No input clamp: wherever x < EXP_NEG_LO (−inf included) the garbage the
+    // reduction produces is replaced by 0 at the end; NaN propagates through r.
+    let shifted = fma::<FMA>(x, LOG2E, SHIFTER);
     let kf = shifted - SHIFTER;
-    let r = fma::<FMA>(kf, -LN2_HI, xc);
+    let r = fma::<FMA>(kf, -LN2_HI, x);
     let r = fma::<FMA>(kf, -LN2_LO, r);
+    // e^r by Horner's rule all the way down (Cephes `expf` coefficients).
     let mut p = 1.987_569_1e-4_f32;
     p = fma::<FMA>(p, r, 1.398_2e-3);
     p = fma::<FMA>(p, r, 8.333_452e-3);
     p = fma::<FMA>(p, r, 4.166_579_6e-2);
     p = fma::<FMA>(p, r, 1.666_666_5e-1);
     p = fma::<FMA>(p, r, 5.000_000_1e-1);
-    let y = fma::<FMA>(p, r * r, r) + 1.0;
+    p = fma::<FMA>(p, r, 1.0);
+    let y = fma::<FMA>(p, r, 1.0);
+    // 2^k applied by adding k to the exponent field: y ∈ [0.7, 1.5] and the
+    // result is normal for every x that is not flushed.
     #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-    let scale = f32::from_bits(((shifted.to_bits() as i32 - SHIFTER.to_bits() as i32 + 127) as u32) << 23);
-    select(x < EXP_NEG_LO, 0.0, y * scale)
+    let v = f32::from_bits(
+        (y.to_bits() as i32 + ((shifted.to_bits() as i32 - SHIFTER.to_bits() as i32) << 23)) as u32,
+    );
+    select(x < EXP_NEG_LO, 0.0, v)
 }
 
 // ---------------------------------------------------------------------------
@@ -241,6 +250,20 @@ pub fn max<const L: usize>(x: &[f32]) -> f32 {
     m
 }
 
+/// Asks for the cache line at `p` to be brought into L2 (a hint: never faults,
+/// a no-op off x86-64). Used to stream the next softmax row in from memory while
+/// the current one is computed from cache.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not dereference `p`.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[inline(always)]
 fn hsum<const L: usize>(acc: &[f32; L]) -> f64 {
     let mut s = 0.0f64;
@@ -251,14 +274,25 @@ fn hsum<const L: usize>(acc: &[f32; L]) -> f64 {
 }
 
 /// `sum(exp(x - m))`, with `f32` lane sums per block added into an `f64`
-/// (two vector accumulators per block).
+/// (two vector accumulators per block). When `next` is not null, the
+/// `x.len()` floats at `next` (the next row) are prefetched along the way.
 #[inline(always)]
-pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32) -> f64 {
+pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32, next: *const f32) -> f64 {
     let mut total = 0.0f64;
-    for block in x.chunks(BLOCK) {
+    let pf = !next.is_null();
+    for (b, block) in x.chunks(BLOCK).enumerate() {
         let mut acc = [[0.0f32; L]; 2];
         let mut chunks = block.chunks_exact(2 * L);
+        let mut off = b * BLOCK;
         for c in &mut chunks {
+            if pf {
+                // Spread out, one hint per cache line consumed, so the hardware
+                // keeps them all in flight.
+                for j in (0..2 * L).step_by(16) {
+                    prefetch(next.wrapping_add(off + j));
+                }
+            }
+            off += 2 * L;
             for j in 0..2 {
                 for i in 0..L {
                     acc[j][i] += exp_neg::<FMA>(c[j * L + i] - m);
@@ -275,7 +309,7 @@ pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32) -> f64 {
 
 /// Writes `g[k] = exp(x[k] - m)` and returns their sum, added in exactly the
 /// order of [`sum_exp`] (so a loss is bit-identical with and without its
-/// gradient).
+/// gradient); prefetches `next` as [`sum_exp`] does.
 ///
 /// # Safety
 /// `x` valid for `n` reads, `g` for `n` writes; equal or non-overlapping.
@@ -285,6 +319,7 @@ pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(
     g: *mut f32,
     n: usize,
     m: f32,
+    next: *const f32,
 ) -> f64 {
     let mut total = 0.0f64;
     let mut s = 0;
@@ -293,6 +328,11 @@ pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(
         let mut acc = [[0.0f32; L]; 2];
         let mut k = s;
         while k + 2 * L <= e {
+            if !next.is_null() {
+                for j in (0..2 * L).step_by(16) {
+                    prefetch(next.wrapping_add(k + j));
+                }
+            }
             let mut v = [[0.0f32; L]; 2];
             for j in 0..2 {
                 for i in 0..L {

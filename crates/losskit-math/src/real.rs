@@ -51,15 +51,16 @@ pub trait Real:
     fn row_max(x: &[Self]) -> Self {
         crate::rows::max(x)
     }
-    /// `sum(exp(x - m))` in `f64`.
-    fn row_sum_exp(x: &[Self], m: Self) -> f64 {
+    /// `sum(exp(x - m))` in `f64`; `next` (or null) is the next row, which a
+    /// kernel may prefetch.
+    fn row_sum_exp(x: &[Self], m: Self, _next: *const Self) -> f64 {
         crate::rows::sum_exp(x, m)
     }
     /// Writes `g = exp(x - m)` and returns its sum.
     ///
     /// # Safety
     /// `x` valid for `n` reads, `g` for `n` writes; equal or disjoint.
-    unsafe fn row_exp_store_sum(x: *const Self, g: *mut Self, n: usize, m: Self) -> f64 {
+    unsafe fn row_exp_store_sum(x: *const Self, g: *mut Self, n: usize, m: Self, _next: *const Self) -> f64 {
         let mut s = 0.0;
         for k in 0..n {
             // SAFETY: per the contract.
@@ -174,13 +175,13 @@ impl_real!(
         (crate::simd::kernels().max)(x)
     },
     #[inline]
-    fn row_sum_exp(x: &[f32], m: f32) -> f64 {
-        (crate::simd::kernels().sum_exp)(x, m)
+    fn row_sum_exp(x: &[f32], m: f32, next: *const f32) -> f64 {
+        (crate::simd::kernels().sum_exp)(x, m, next)
     },
     #[inline]
-    unsafe fn row_exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
+    unsafe fn row_exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32, next: *const f32) -> f64 {
         // SAFETY: forwarded contract.
-        unsafe { (crate::simd::kernels().exp_store_sum)(x, g, n, m) }
+        unsafe { (crate::simd::kernels().exp_store_sum)(x, g, n, m, next) }
     },
     #[inline]
     unsafe fn row_scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {

@@ -45,8 +45,8 @@ impl Isa {
 pub struct Kernels {
     pub isa: Isa,
     pub max: fn(&[f32]) -> f32,
-    pub sum_exp: fn(&[f32], f32) -> f64,
-    pub exp_store_sum: unsafe fn(*const f32, *mut f32, usize, f32) -> f64,
+    pub sum_exp: fn(&[f32], f32, *const f32) -> f64,
+    pub exp_store_sum: unsafe fn(*const f32, *mut f32, usize, f32, *const f32) -> f64,
     pub scale_minus: unsafe fn(*mut f32, usize, f32, Option<(f32, *const f32)>),
     pub exp_scaled: unsafe fn(*const f32, *mut f32, usize, f32, f32, Option<(f32, *const f32)>),
     /// Indexed by `[out given][grad given]`.
@@ -70,10 +70,10 @@ macro_rules! isa_kernels {
             $(#[target_feature(enable = $feat)])?
             unsafe fn max_t(x: &[f32]) -> f32 { lanes::max::<L>(x) }
             $(#[target_feature(enable = $feat)])?
-            unsafe fn sum_exp_t(x: &[f32], m: f32) -> f64 { lanes::sum_exp::<L, F>(x, m) }
+            unsafe fn sum_exp_t(x: &[f32], m: f32, next: *const f32) -> f64 { lanes::sum_exp::<L, F>(x, m, next) }
             $(#[target_feature(enable = $feat)])?
-            pub unsafe fn exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32) -> f64 {
-                lanes::exp_store_sum::<L, F>(x, g, n, m)
+            pub unsafe fn exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32, next: *const f32) -> f64 {
+                lanes::exp_store_sum::<L, F>(x, g, n, m, next)
             }
             $(#[target_feature(enable = $feat)])?
             pub unsafe fn scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
@@ -113,9 +113,9 @@ macro_rules! isa_kernels {
                 // SAFETY: CPU support checked before this table is handed out.
                 unsafe { max_t(x) }
             }
-            fn sum_exp(x: &[f32], m: f32) -> f64 {
+            fn sum_exp(x: &[f32], m: f32, next: *const f32) -> f64 {
                 // SAFETY: as above.
-                unsafe { sum_exp_t(x, m) }
+                unsafe { sum_exp_t(x, m, next) }
             }
             fn sigmoid(x: &[f32], o: &mut [f32]) {
                 // SAFETY: as above.

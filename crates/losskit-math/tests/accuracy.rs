@@ -179,14 +179,17 @@ fn kernels_agree_with_portable() {
         let name = isa.name();
         assert_eq!((k.max)(&x), (p.max)(&x), "max [{name}]");
         let m = (p.max)(&x);
-        assert!(close((k.sum_exp)(&x, m), (p.sum_exp)(&x, m), 1e-6), "sum_exp [{name}]");
+        assert!(
+            close((k.sum_exp)(&x, m, std::ptr::null()), (p.sum_exp)(&x, m, x.as_ptr()), 1e-6),
+            "sum_exp [{name}]"
+        );
         let mut g1 = vec![0.0; n];
         let mut g2 = vec![0.0; n];
         // SAFETY: buffers of length n.
         let (s1, s2) = unsafe {
             (
-                (k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m),
-                (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m),
+                (k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m, std::ptr::null()),
+                (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m, x.as_ptr()),
             )
         };
         assert!(close(s1, s2, 1e-6), "exp_store_sum [{name}]");
@@ -253,9 +256,13 @@ fn ln_1_2_matches_ln_on_its_domain() {
 #[test]
 fn exp_neg_and_ln_1m_within_2_ulp() {
     use losskit_math::lanes::{exp_neg, ln_1m};
-    // exp_neg on every 7th float of [-87.33, 0]; flushed below.
+    // exp_neg on every 7th float of [EXP_NEG_LO, 0] and on the floats next to
+    // the flush threshold; flushed (0) below it.
+    let lo = losskit_math::lanes::EXP_NEG_LO;
     let mut worst = (0.0f64, 0.0f32);
-    for x in sweep(0, 87.336_54f32.to_bits(), 7, true) {
+    let mut xs = sweep(0, (-lo).to_bits(), 7, true);
+    xs.extend(sweep((-lo).to_bits() - 64, (-lo).to_bits(), 1, true));
+    for x in xs {
         for y in [exp_neg::<true>(x), exp_neg::<false>(x)] {
             let r = f64::from(x).exp();
             let e = (f64::from(y) - r).abs() / ulp(r);
@@ -266,6 +273,9 @@ fn exp_neg_and_ln_1m_within_2_ulp() {
     }
     println!("exp_neg: max error {:.3} ULP at x = {:e}", worst.0, worst.1);
     assert!(worst.0 <= MAX_ULP);
+    for x in sweep((-lo).to_bits() + 1, (-lo).to_bits() + 4096, 1, true) {
+        assert_eq!(exp_neg::<true>(x), 0.0, "flush at {x}");
+    }
     assert_eq!(exp_neg::<true>(f32::NEG_INFINITY), 0.0);
     assert_eq!(exp_neg::<true>(-100.0), 0.0);
     assert!(exp_neg::<true>(f32::NAN).is_nan());
