@@ -480,7 +480,10 @@ fn ce_small_rows<T: Real, I: Index>(
     let reduction = o.reduction;
     let parts = map_chunks(dims.n, c, |s, e| {
         let mut acc = 0.0f64;
-        let mut ev = [T::ZERO; SMALL_C * TILE];
+        // Written by small_stats before it is read (c · TILE entries): no need
+        // to clear it on every call.
+        let mut ev = [std::mem::MaybeUninit::<T>::uninit(); SMALL_C * TILE];
+        let ev_ptr = ev.as_mut_ptr().cast::<T>();
         let (mut m, mut sum, mut ln_s, mut a) =
             ([T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE]);
         let mut fix = [0.0f64; TILE];
@@ -495,7 +498,7 @@ fn ce_small_rows<T: Real, I: Index>(
                     x.x_ptr().add(base),
                     rows,
                     c,
-                    ev.as_mut_ptr(),
+                    ev_ptr,
                     m.as_mut_ptr(),
                     sum.as_mut_ptr(),
                     ln_s.as_mut_ptr(),
@@ -536,7 +539,7 @@ fn ce_small_rows<T: Real, I: Index>(
             if x.has_grad() {
                 // SAFETY: this chunk owns the tile's rows; all reads are done.
                 unsafe {
-                    T::small_grad(x.g_ptr().add(base), rows, c, ev.as_ptr(), a.as_ptr());
+                    T::small_grad(x.g_ptr().add(base), rows, c, ev_ptr, a.as_ptr());
                     for r in 0..rows {
                         let t = target[tile + r].to_i64();
                         if t != o.ignore_index {

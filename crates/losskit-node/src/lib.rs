@@ -13,7 +13,7 @@ use losskit_core::softmax::{self, Axis};
 use losskit_core::{nll, par, Dims, Error, ErrorKind, GradOutput, Reduction};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use views::{expect, Float, Io, Kind, View};
+use views::{expect, Float, Io, Kind, Reads, View};
 
 type Res<T> = std::result::Result<T, Error>;
 
@@ -342,12 +342,7 @@ impl Call {
     }
 }
 
-fn io_of(
-    reads: Vec<(&'static str, View)>,
-    out: Option<&Unknown<'_>>,
-    grad: Option<&Unknown<'_>>,
-    input: &View,
-) -> Res<Io> {
+fn io_of(reads: Reads, out: Option<&Unknown<'_>>, grad: Option<&Unknown<'_>>, input: &View) -> Res<Io> {
     let io = Io { reads, out: View::opt(out, "out")?, grad: View::opt(grad, "gradOut")? };
     io.check_aliasing(input)?;
     Ok(io)
@@ -375,10 +370,10 @@ fn class_call(
     let target = View::opt(target, "target")?;
     let weight = View::opt(weight, "weight")?;
     let gout = View::opt(grad_output, "gradOutput")?;
-    let mut reads = Vec::new();
+    let mut reads = Reads::default();
     for (name, v) in [("target", target), ("weight", weight), ("gradOutput", gout)] {
         if let Some(v) = v {
-            reads.push((name, v));
+            reads.push(name, v);
         }
     }
     let io = io_of(reads, out, grad_out, &input)?;
@@ -416,14 +411,15 @@ fn elem_call(
 ) -> Res<Call> {
     let input = View::of(input, "input")?;
     let target = View::of(target, "target")?;
-    let mut reads = vec![("target", target)];
+    let mut reads = Reads::default();
+    reads.push("target", target);
     let mut operand =
         |v: Option<&Unknown<'_>>, s: Option<&[f64]>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
             match v {
                 None => Ok(None),
                 Some(v) => {
                     let view = View::of(v, n)?;
-                    reads.push((n, view));
+                    reads.push(n, view);
                     let s = match s {
                         Some(s) => shape_of(s, n)?,
                         None => vec![view.len],
@@ -436,7 +432,7 @@ fn elem_call(
     let pos_weight = operand(pos_weight, pos_weight_shape, "posWeight")?;
     let gout = View::opt(grad_output, "gradOutput")?;
     if let Some(g) = gout {
-        reads.push(("gradOutput", g));
+        reads.push("gradOutput", g);
     }
     let io = io_of(reads, out, grad_out, &input)?;
     Ok(Call::Elem {
@@ -456,7 +452,7 @@ fn elem_call(
 fn helper_io(input: &Unknown<'_>, out: &Unknown<'_>) -> Res<(View, View)> {
     let x = View::of(input, "input")?;
     let o = View::of(out, "out")?;
-    io_of(vec![], Some(out), None, &x)?;
+    io_of(Reads::default(), Some(out), None, &x)?;
     Ok((x, o))
 }
 

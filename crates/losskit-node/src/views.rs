@@ -146,9 +146,26 @@ pub fn expect<T: Float>(v: &View, name: &str) -> Result<(), Error> {
     }
 }
 
+/// The read-only arguments of a call, by name (at most 6; no allocation).
+#[derive(Clone, Copy, Default)]
+pub struct Reads {
+    items: [Option<(&'static str, View)>; 6],
+    len: usize,
+}
+
+impl Reads {
+    pub fn push(&mut self, name: &'static str, v: View) {
+        self.items[self.len] = Some((name, v));
+        self.len += 1;
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, View)> {
+        self.items[..self.len].iter().flatten()
+    }
+}
+
 /// The inputs and outputs of one call, checked for type and aliasing.
 pub struct Io {
-    pub reads: Vec<(&'static str, View)>,
+    pub reads: Reads,
     pub out: Option<View>,
     pub grad: Option<View>,
 }
@@ -172,7 +189,7 @@ impl Io {
                     "{oname} overlaps input; it must be separate memory or exactly the input's buffer (gradOut only)"
                 )));
             }
-            for (rname, r) in &self.reads {
+            for (rname, r) in self.reads.iter() {
                 if o.overlaps(r) {
                     return Err(Error::value(format!(
                         "{oname} overlaps {rname}; outputs must not share memory with other arguments"
