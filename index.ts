@@ -586,6 +586,14 @@ function renamed(e: unknown, fn: string): unknown {
 // Class-dimension losses: cross entropy and NLL
 // ---------------------------------------------------------------------------
 
+/** The parsed form of absent class-loss options (PyTorch's defaults). */
+const DEFAULT_CLASS_OPTIONS: ClassParsed<FloatArray> = Object.freeze({
+  weight: undefined,
+  ignoreIndex: -100,
+  reduction: 1,
+  labelSmoothing: 0,
+})
+
 /** Packed scalar parameters of sync class-loss calls (reused: calls do not nest). */
 const PARAMS = new Float64Array(8)
 
@@ -633,7 +641,7 @@ function classLoss(
   mode: Mode = SYNC,
 ): Result {
   const x = floatTensor<FloatArray>(fn, 'input', input)
-  const p = parsed ?? parseClassOptions(fn, o, x.data, !nll)
+  const p = parsed ?? (o === EMPTY ? DEFAULT_CLASS_OPTIONS : parseClassOptions(fn, o, x.data, !nll))
   if (p.weight !== undefined && p.weight.constructor !== x.data.constructor) {
     fail(fn, 'ERR_INVALID_ARG_TYPE', `options.weight must be a ${x.data.constructor.name} like the input, got ${describe(p.weight)}`)
   }
@@ -643,25 +651,26 @@ function classLoss(
   const n = batched ? s[0] : 1
   const c = batched ? s[1] : s[0]
   const d = batched ? product(s, 2) : 1
-  const lossShape: readonly number[] = batched ? [s[0], ...s.slice(2)] : []
+  // The loss's shape, built only where it is needed (not on the common scalar path).
+  const lossShapeOf = (): readonly number[] => (batched ? [s[0], ...s.slice(2)] : [])
 
   let t: unknown
   let tScalar = 0
   if (typeof target === 'number') {
     if (batched)
-      fail(fn, 'ERR_INVALID_ARG_VALUE', `target must have shape ${fmtShape(lossShape)} for input of shape ${fmtShape(s)}, got a number`)
+      fail(fn, 'ERR_INVALID_ARG_VALUE', `target must have shape ${fmtShape(lossShapeOf())} for input of shape ${fmtShape(s)}, got a number`)
     if (!Number.isSafeInteger(target)) fail(fn, 'ERR_OUT_OF_RANGE', `target = ${target} is out of range: it must be an integer class index`)
     tScalar = target
   } else if (isIndex(target) || (typeof target === 'object' && target !== null && isIndex((target as Tensor<unknown>).data))) {
     const bare = isIndex(target)
     const data = (bare ? target : (target as Tensor<IndexArray>).data) as IndexArray
     attached(fn, 'target', data)
-    const ts = bare ? [data.length] : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
-    if (bare ? !(batched ? lossShape.length === 1 && data.length === lossShape[0] : false) : !sameShape(ts, lossShape)) {
+    const ts = bare ? undefined : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
+    if (ts === undefined ? !(s.length === 2 && data.length === n) : !sameShape(ts, lossShapeOf())) {
       fail(
         fn,
         'ERR_INVALID_ARG_VALUE',
-        `target of shape ${fmtShape(ts)} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShape)}`,
+        `target of shape ${fmtShape(ts ?? [data.length])} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShapeOf())}`,
       )
     }
     t = data
@@ -687,18 +696,14 @@ function classLoss(
   }
 
   const none = p.reduction === 0
-  const count = product(lossShape)
-  const out = none ? buffer(fn, 'out', o.out, x.data, count) : undefined
+  const lossShape = none || (withGrad && gradOutput !== undefined) ? lossShapeOf() : EMPTY_SHAPE
+  const out = none ? buffer(fn, 'out', o.out, x.data, n * d) : undefined
   let gs = 1
   let ga: FloatArray | undefined
   let grad: FloatArray | undefined
   if (withGrad) {
-    ;[gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, lossShape)
+    if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, lossShape)
     grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
-  }
-  const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result => {
-    const loss: number | Tensor = none ? (batched ? { data: out as FloatArray, shape: lossShape } : (out as FloatArray)[0]) : v
-    return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
   }
   // Scalars travel packed in one Float64Array: [targetScalar, ignoreIndex,
   // reduction, labelSmoothing, N, C, D, gradOutputScalar].
@@ -719,6 +724,8 @@ function classLoss(
       [2, 'options.weight'],
       [3, 'options.gradOutput'],
     ]
+    const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result =>
+      classResult(v, none, batched, lossShape, out, withGrad, grad, s)
     return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, 4, 5, o, finish)
   }
   let v: number
@@ -727,7 +734,24 @@ function classLoss(
   } catch (e) {
     throw renamed(e, fn)
   }
-  return finish(v, out, grad)
+  return classResult(v, none, batched, lossShape, out, withGrad, grad, s)
+}
+
+const EMPTY_SHAPE: readonly number[] = Object.freeze([])
+
+/** The result of a class loss: the loss (number or tensor) and, with a gradient, `{ loss, grad }`. */
+function classResult(
+  v: number,
+  none: boolean,
+  batched: boolean,
+  lossShape: readonly number[],
+  out: FloatArray | undefined,
+  withGrad: boolean,
+  grad: FloatArray | undefined,
+  shape: readonly number[],
+): Result {
+  const loss: number | Tensor = none ? (batched ? { data: out as FloatArray, shape: lossShape } : (out as FloatArray)[0]) : v
+  return withGrad ? { loss, grad: { data: grad as FloatArray, shape } } : loss
 }
 
 /**
