@@ -153,35 +153,16 @@ pub fn ln<const FMA: bool>(x: f32) -> f32 {
     let f = m - 1.0;
     #[allow(clippy::cast_precision_loss)]
     let ef = e as f32;
-    let z = f * f;
-    let mut p = 7.037_683_6e-2_f32;
-    p = fma::<FMA>(p, f, -1.151_461e-1);
-    p = fma::<FMA>(p, f, 1.167_699_9e-1);
-    p = fma::<FMA>(p, f, -1.242_014_1e-1);
-    p = fma::<FMA>(p, f, 1.424_932_3e-1);
-    p = fma::<FMA>(p, f, -1.666_805_8e-1);
-    p = fma::<FMA>(p, f, 2.000_071_4e-1);
-    p = fma::<FMA>(p, f, -2.499_999_4e-1);
-    p = fma::<FMA>(p, f, 3.333_333_1e-1);
-    let mut y = f * z * p;
-    y = fma::<FMA>(ef, LN2_LO, y);
-    y = fma::<FMA>(z, -0.5, y);
-    let v = fma::<FMA>(ef, LN2_HI, f + y);
+    let v = ln_reduced::<FMA>(f, ef);
     let v = select(x == 0.0, f32::NEG_INFINITY, v);
     let v = select(x == f32::INFINITY, f32::INFINITY, v);
     select(x < 0.0 || x.is_nan(), f32::NAN, v)
 }
 
-/// `ln s` for `s ∈ [1, 2]` or NaN (the `ln(e^-m + e^(-x-m))` of BCE-with-logits,
-/// where one term is exactly 1 and the other in (0, 1]): [`ln`] without the
-/// exponent extraction and the special cases it cannot meet. Same polynomial,
-/// same accuracy.
+/// `e·ln 2 + ln(1 + f)` for `f ∈ [√½ - 1, √2 - 1]`: `f - f²/2 + f³·P(f)` with
+/// Cephes `logf`'s degree-8 polynomial, `ln 2` in two parts.
 #[inline(always)]
-pub fn ln_1_2<const FMA: bool>(s: f32) -> f32 {
-    let big = s > std::f32::consts::SQRT_2;
-    let m = select(big, s * 0.5, s);
-    let ef = select(big, 1.0, 0.0);
-    let f = m - 1.0;
+fn ln_reduced<const FMA: bool>(f: f32, ef: f32) -> f32 {
     let z = f * f;
     let mut p = 7.037_683_6e-2_f32;
     p = fma::<FMA>(p, f, -1.151_461e-1);
@@ -196,6 +177,19 @@ pub fn ln_1_2<const FMA: bool>(s: f32) -> f32 {
     y = fma::<FMA>(ef, LN2_LO, y);
     y = fma::<FMA>(z, -0.5, y);
     fma::<FMA>(ef, LN2_HI, f + y)
+}
+
+/// `ln s` for `s ∈ [1, 2]` or NaN (the `ln(e^-m + e^(-x-m))` of BCE-with-logits,
+/// where one term is exactly 1 and the other in (0, 1]): [`ln`] without the
+/// exponent extraction and the special cases it cannot meet. Same polynomial,
+/// same accuracy.
+#[inline(always)]
+pub fn ln_1_2<const FMA: bool>(s: f32) -> f32 {
+    let big = s > std::f32::consts::SQRT_2;
+    let m = select(big, s * 0.5, s);
+    let ef = select(big, 1.0, 0.0);
+    let f = m - 1.0;
+    ln_reduced::<FMA>(f, ef)
 }
 
 /// `ln(1 + y)` in float32, at most 2 ULP from the correctly rounded result for
