@@ -139,6 +139,17 @@ pub fn exp_neg<const FMA: bool>(x: f32) -> f32 {
 /// degree-8 polynomial.
 #[inline(always)]
 pub fn ln<const FMA: bool>(x: f32) -> f32 {
+    let v = ln_unit::<FMA>(x);
+    let v = select(x == 0.0, f32::NEG_INFINITY, v);
+    let v = select(x == f32::INFINITY, f32::INFINITY, v);
+    select(x < 0.0 || x.is_nan(), f32::NAN, v)
+}
+
+/// [`ln`] without its special cases, for BCE's validated inputs in `[0, 1]`,
+/// whose logarithms are clamped at −100: the same value for `x ∈ (0, 1]`, and
+/// about −104 (not −inf) for `x = 0`, which the clamp maps to −100 all the same.
+#[inline(always)]
+pub fn ln_unit<const FMA: bool>(x: f32) -> f32 {
     // Subnormals: scale into the normal range first.
     let tiny = x < f32::MIN_POSITIVE;
     let xs = select(tiny, x * 8_388_608.0, x); // 2^23
@@ -153,10 +164,7 @@ pub fn ln<const FMA: bool>(x: f32) -> f32 {
     let f = m - 1.0;
     #[allow(clippy::cast_precision_loss)]
     let ef = e as f32;
-    let v = ln_reduced::<FMA>(f, ef);
-    let v = select(x == 0.0, f32::NEG_INFINITY, v);
-    let v = select(x == f32::INFINITY, f32::INFINITY, v);
-    select(x < 0.0 || x.is_nan(), f32::NAN, v)
+    ln_reduced::<FMA>(f, ef)
 }
 
 /// `e·ln 2 + ln(1 + f)` for `f ∈ [√½ - 1, √2 - 1]`: `f - f²/2 + f³·P(f)` with
@@ -213,10 +221,16 @@ pub fn ln_1p<const FMA: bool>(y: f32) -> f32 {
 /// division. Within 2 ULP on [0, 1] (tested); NaN propagates, `ln_1m(1) = -inf`.
 #[inline(always)]
 pub fn ln_1m<const FMA: bool>(x: f32) -> f32 {
+    select(x == 1.0, f32::NEG_INFINITY, ln_1m_unit::<FMA>(x))
+}
+
+/// [`ln_1m`] for BCE's validated `x ∈ [0, 1]`, as [`ln_unit`]: about −104 at
+/// `x = 1`, which BCE's −100 clamp maps to −100 as it would −inf.
+#[inline(always)]
+pub fn ln_1m_unit<const FMA: bool>(x: f32) -> f32 {
     let u = 1.0 - x;
     let c = (1.0 - u) - x;
-    let v = fma::<FMA>(c, 2.0 - u, ln::<FMA>(u));
-    select(u == 0.0, f32::NEG_INFINITY, v)
+    fma::<FMA>(c, 2.0 - u, ln_unit::<FMA>(u))
 }
 
 // ---------------------------------------------------------------------------
@@ -460,8 +474,9 @@ fn pointwise<const FMA: bool, const K: u8>(x: f32, t: f32) -> (f32, f32) {
             (et * (t - x), -et)
         }
         Loss::Bce => {
-            let lx = ln::<FMA>(x);
-            let l1x = ln_1m::<FMA>(x);
+            // x ∈ [0, 1] (checked before the kernel runs): no special cases.
+            let lx = ln_unit::<FMA>(x);
+            let l1x = ln_1m_unit::<FMA>(x);
             let lx = select(lx < -100.0, -100.0, lx);
             let l1x = select(l1x < -100.0, -100.0, l1x);
             let l = (t - 1.0) * l1x - t * lx;

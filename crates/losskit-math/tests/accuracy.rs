@@ -300,3 +300,19 @@ fn exp_neg_and_ln_1m_within_2_ulp() {
     assert_eq!(ln_1m::<true>(1.0), f32::NEG_INFINITY);
     assert!(ln_1m::<true>(f32::NAN).is_nan());
 }
+
+#[test]
+fn unit_interval_logs_agree_with_the_general_ones() {
+    use losskit_math::lanes::{ln, ln_1m, ln_1m_unit, ln_unit};
+    // On (0, 1] the special-case-free forms are the general ones, bit for bit;
+    // at the ends they stay below BCE's −100 clamp instead of reaching −inf.
+    for x in sweep(1, 1f32.to_bits(), 31, false) {
+        assert_eq!(ln_unit::<true>(x).to_bits(), ln::<true>(x).to_bits(), "ln_unit({x:e})");
+        assert_eq!(ln_unit::<false>(x).to_bits(), ln::<false>(x).to_bits(), "ln_unit({x:e})");
+    }
+    for x in sweep(0, 1f32.to_bits() - 1, 31, false) {
+        assert_eq!(ln_1m_unit::<true>(x).to_bits(), ln_1m::<true>(x).to_bits(), "ln_1m_unit({x:e})");
+    }
+    assert!(ln_unit::<true>(0.0) < -100.0 && ln_unit::<true>(0.0).is_finite());
+    assert!(ln_1m_unit::<true>(1.0) < -100.0 && ln_1m_unit::<true>(1.0).is_finite());
+}
