@@ -11,9 +11,9 @@
 
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
+use crate::softmax::row_stats;
 use crate::{Dims, GradOutput, Index, InputGrad, Real, Reduction};
 use losskit_math::lanes::{SMALL_C, TILE};
-use losskit_math::rows;
 
 /// Options shared by the class-dimension losses.
 #[derive(Clone, Copy, Debug)]
@@ -121,44 +121,12 @@ fn scale_for<T: Real>(reduction: Reduction, gout: &GradOutput<'_, T>, denom: f64
     }
 }
 
-/// Max and `sum(exp(x - max))` of the classes of one position.
-///
-/// # Safety
-/// `base + (c-1)*stride` in bounds of `x`; no element of the row overwritten yet.
-#[inline(always)]
-unsafe fn stats<T: Real>(
-    x: &InputGrad<'_, T>,
-    base: usize,
-    stride: usize,
-    c: usize,
-    next: *const T,
-) -> (T, f64) {
-    if stride == 1 {
-        // SAFETY: in bounds per the contract; the slice is dropped before any
-        // write to the row.
-        let row = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) };
-        let m = T::row_max(row);
-        (m, T::row_sum_exp(row, m, next))
-    } else {
-        let mut m = T::NEG_INFINITY;
-        for k in 0..c {
-            // SAFETY: in bounds per the contract.
-            m = m.max_nn(unsafe { x.x(base + k * stride) });
-        }
-        let mut s = 0.0;
-        for k in 0..c {
-            // SAFETY: in bounds per the contract.
-            s += (unsafe { x.x(base + k * stride) } - m).exp().to_f64();
-        }
-        (m, s)
-    }
-}
-
 /// Writes `g_k = a * exp(x_k - m) - b * w_k` (the `b` term only when `bw` is
-/// given) for the classes of one position.
+/// given) for the classes of one position at stride `stride` (contiguous rows
+/// take the fused path instead).
 ///
 /// # Safety
-/// As [`stats`], a gradient buffer exists, and this chunk owns the row.
+/// As [`row_stats`], a gradient buffer exists, and this chunk owns the row.
 #[inline(always)]
 unsafe fn write_grad<T: Real>(
     x: &InputGrad<'_, T>,
@@ -169,28 +137,16 @@ unsafe fn write_grad<T: Real>(
     a: T,
     bw: Option<(T, &[T])>,
 ) {
-    if stride == 1 {
+    for k in 0..c {
+        let i = base + k * stride;
         // SAFETY: per the contract.
         unsafe {
-            let xp = x.x_ptr().add(base);
-            let gp = x.g_ptr().add(base);
-            match bw {
-                None => rows::exp_scaled(xp, gp, c, m, a),
-                Some((b, w)) => rows::exp_scaled_minus(xp, gp, c, m, a, b, w.as_ptr()),
-            }
-        }
-    } else {
-        for k in 0..c {
-            let i = base + k * stride;
-            // SAFETY: per the contract.
-            unsafe {
-                let v = a * (x.x(i) - m).exp();
-                let v = match bw {
-                    None => v,
-                    Some((b, w)) => v - b * w[k],
-                };
-                x.set_g(i, v);
-            }
+            let v = a * (x.x(i) - m).exp();
+            let v = match bw {
+                None => v,
+                Some((b, w)) => v - b * w[k],
+            };
+            x.set_g(i, v);
         }
     }
 }
@@ -202,15 +158,6 @@ fn position(dims: Dims, p: usize) -> (usize, usize) {
     } else {
         let (n, j) = (p / dims.d, p % dims.d);
         (n * dims.c * dims.d + j, dims.d)
-    }
-}
-
-fn finish(reduction: Reduction, parts: &crate::par::Parts<f64>, denom: f64) -> f64 {
-    let total: f64 = parts.iter().sum();
-    match reduction {
-        Reduction::Mean => total / denom,
-        Reduction::Sum => total,
-        _ => f64::NAN,
     }
 }
 
@@ -303,7 +250,7 @@ pub fn cross_entropy_index<T: Real, I: Index>(
                 (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m, next) })
             } else {
                 // SAFETY: see above.
-                let (m, sum) = unsafe { stats(x, base, stride, c, next) };
+                let (m, sum) = unsafe { row_stats(x.x_ptr(), base, stride, c, next) };
                 if !ignored && eps > 0.0 {
                     for k in 0..c {
                         let wk = weight.map_or(1.0, |w| w[k].to_f64());
@@ -370,11 +317,7 @@ pub fn cross_entropy_index<T: Real, I: Index>(
     });
     let nll_total: f64 = parts.iter().map(|p| p.0).sum();
     let smooth_total: f64 = parts.iter().map(|p| p.1).sum();
-    let (nll_r, smooth_r) = match reduction {
-        Reduction::Mean => (nll_total / denom, smooth_total / denom),
-        Reduction::Sum => (nll_total, smooth_total),
-        _ => return Ok(f64::NAN),
-    };
+    let (nll_r, smooth_r) = (reduction.apply(nll_total, denom), reduction.apply(smooth_total, denom));
     Ok(if eps > 0.0 { (1.0 - eps) * nll_r + smooth_b * smooth_r } else { nll_r })
 }
 
@@ -424,7 +367,7 @@ pub fn cross_entropy_prob<T: Real>(
         for p in s..e {
             let (base, stride) = position(dims, p);
             // SAFETY: in bounds (numel checked).
-            let (m, sum) = unsafe { stats(x, base, stride, c, std::ptr::null()) };
+            let (m, sum) = unsafe { row_stats(x.x_ptr(), base, stride, c, std::ptr::null()) };
             let ln_s = sum.ln();
             let mut tw = 0.0f64;
             let mut dot = 0.0f64;
@@ -461,7 +404,7 @@ pub fn cross_entropy_prob<T: Real>(
         }
         acc
     });
-    Ok(finish(reduction, &parts, denom))
+    Ok(reduction.apply(parts.iter().sum(), denom))
 }
 
 /// Class-index cross entropy for short rows (`C ≤ SMALL_C`, no extra dims, no
@@ -554,10 +497,5 @@ fn ce_small_rows<T: Real, I: Index>(
         }
         acc
     });
-    let total: f64 = parts.iter().sum();
-    match reduction {
-        Reduction::Mean => total / denom,
-        Reduction::Sum => total,
-        _ => f64::NAN,
-    }
+    reduction.apply(parts.iter().sum(), denom)
 }

@@ -93,12 +93,7 @@ impl<T: Real> Common<'_, T> {
                     .unwrap_or(f64::NAN)
             }
         });
-        let total: f64 = parts.iter().sum();
-        Some(match self.reduction {
-            Reduction::None => f64::NAN,
-            Reduction::Sum => total,
-            _ => total / self.denom,
-        })
+        Some(self.reduction.apply(parts.iter().sum(), self.denom))
     }
 
     /// Runs `f(i) -> (loss_i, grad_i / scale_i)` over all elements, storing the
@@ -140,12 +135,7 @@ impl<T: Real> Common<'_, T> {
             }
             acc
         });
-        let total: f64 = parts.iter().sum();
-        match self.reduction {
-            Reduction::None => f64::NAN,
-            Reduction::Sum => total,
-            _ => total / self.denom,
-        }
+        self.reduction.apply(parts.iter().sum(), self.denom)
     }
 }
 

@@ -57,3 +57,18 @@ impl Dims {
         self.n * self.d
     }
 }
+
+impl Reduction {
+    /// The reduced loss from the sum of the per-element losses: divided by
+    /// `denom` (PyTorch's denominator for this loss) for `'mean'` and
+    /// `'batchmean'`, as is for `'sum'`, NaN for `'none'` (whose losses went to
+    /// `out`).
+    #[must_use]
+    pub fn apply(self, total: f64, denom: f64) -> f64 {
+        match self {
+            Self::Mean | Self::BatchMean => total / denom,
+            Self::Sum => total,
+            Self::None => f64::NAN,
+        }
+    }
+}

@@ -94,10 +94,5 @@ pub fn nll_loss<T: Real, I: Index>(
             }
         });
     }
-    let total: f64 = parts.iter().sum();
-    Ok(match reduction {
-        Reduction::Mean => total / denom,
-        Reduction::Sum => total,
-        _ => f64::NAN,
-    })
+    Ok(reduction.apply(parts.iter().sum(), denom))
 }

@@ -5,7 +5,6 @@ use crate::elementwise::fmt_num;
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::Real;
-use losskit_math::rows;
 
 /// `(outer, C, inner)`: the reduced dimension has length `c` and stride `inner`.
 #[derive(Clone, Copy, Debug)]
@@ -27,19 +26,37 @@ impl Axis {
     }
 }
 
-fn row_stats<T: Real>(x: &[T], a: Axis, base: usize) -> (T, f64) {
-    if a.inner == 1 {
-        let row = &x[base..base + a.c];
-        let m = rows::max(row);
-        (m, rows::sum_exp(row, m))
+/// Max and `sum(exp(x - max))` of one line of `c` elements at stride `stride`
+/// from `base` — a softmax row, or the classes of one loss position. Contiguous
+/// lines use the type's (SIMD) row kernels, which may prefetch `next` (the next
+/// line, or null).
+///
+/// # Safety
+/// `x[base + (c-1)·stride]` in bounds; no element of the line is being written.
+#[inline(always)]
+pub(crate) unsafe fn row_stats<T: Real>(
+    x: *const T,
+    base: usize,
+    stride: usize,
+    c: usize,
+    next: *const T,
+) -> (T, f64) {
+    if stride == 1 {
+        // SAFETY: in bounds per the contract; the slice is dropped before any
+        // write to the line.
+        let row = unsafe { std::slice::from_raw_parts(x.add(base), c) };
+        let m = T::row_max(row);
+        (m, T::row_sum_exp(row, m, next))
     } else {
         let mut m = T::NEG_INFINITY;
-        for k in 0..a.c {
-            m = m.max_nn(x[base + k * a.inner]);
+        for k in 0..c {
+            // SAFETY: in bounds per the contract.
+            m = m.max_nn(unsafe { *x.add(base + k * stride) });
         }
         let mut s = 0.0;
-        for k in 0..a.c {
-            s += (x[base + k * a.inner] - m).exp().to_f64();
+        for k in 0..c {
+            // SAFETY: in bounds per the contract.
+            s += (unsafe { *x.add(base + k * stride) } - m).exp().to_f64();
         }
         (m, s)
     }
@@ -52,7 +69,8 @@ fn map_lines<T: Real>(x: &[T], a: Axis, out: &mut [T], log: bool) -> Result<()> 
     map_chunks(a.lines(), a.c, |s, e| {
         for l in s..e {
             let base = a.base(l);
-            let (m, sum) = row_stats(x, a, base);
+            // SAFETY: base + (c-1)·inner < numel = x.len() (checked above).
+            let (m, sum) = unsafe { row_stats(x.as_ptr(), base, a.inner, a.c, std::ptr::null()) };
             let ln_s = T::from_f64(sum.ln());
             let inv = T::from_f64(1.0 / sum);
             for k in 0..a.c {

@@ -62,21 +62,7 @@ const EXP_LO: f32 = -103.972_08;
 pub fn exp<const FMA: bool>(x: f32) -> f32 {
     let xc = select(x < EXP_LO, EXP_LO, x);
     let xc = select(xc > 89.0, 89.0, xc);
-    let shifted = fma::<FMA>(xc, LOG2E, SHIFTER);
-    let kf = shifted - SHIFTER;
-    let r = fma::<FMA>(kf, -LN2_HI, xc);
-    let r = fma::<FMA>(kf, -LN2_LO, r);
-    let mut p = 1.987_569_1e-4_f32;
-    p = fma::<FMA>(p, r, 1.398_2e-3);
-    p = fma::<FMA>(p, r, 8.333_452e-3);
-    p = fma::<FMA>(p, r, 4.166_579_6e-2);
-    p = fma::<FMA>(p, r, 1.666_666_5e-1);
-    p = fma::<FMA>(p, r, 5.000_000_1e-1);
-    let r2 = r * r;
-    let y = fma::<FMA>(p, r2, r) + 1.0;
-    // k, read off the shifted float's low mantissa bits (no float→int conversion).
-    #[allow(clippy::cast_possible_wrap)]
-    let k = shifted.to_bits() as i32 - SHIFTER.to_bits() as i32;
+    let (k, y) = exp_reduced::<FMA>(xc);
     let k1 = k >> 1;
     let k2 = k - k1;
     #[allow(clippy::cast_sign_loss)]
@@ -87,6 +73,28 @@ pub fn exp<const FMA: bool>(x: f32) -> f32 {
     let v = select(x > EXP_HI, f32::INFINITY, v);
     let v = select(x < EXP_LO, 0.0, v);
     select(x.is_nan(), x, v)
+}
+
+/// The shared core of [`exp`] and [`exp_neg`]: `x = k·ln2 + r` with
+/// `|r| ≤ ln2/2` (Cody–Waite, two-part ln2; `k` read off the shifted float's
+/// low mantissa bits, no float→int conversion), and `y = e^r` by Horner's rule
+/// with Cephes `expf`'s degree-6 coefficients. Returns `(k, y)`.
+#[inline(always)]
+fn exp_reduced<const FMA: bool>(x: f32) -> (i32, f32) {
+    let shifted = fma::<FMA>(x, LOG2E, SHIFTER);
+    let kf = shifted - SHIFTER;
+    let r = fma::<FMA>(kf, -LN2_HI, x);
+    let r = fma::<FMA>(kf, -LN2_LO, r);
+    let mut p = 1.987_569_1e-4_f32;
+    p = fma::<FMA>(p, r, 1.398_2e-3);
+    p = fma::<FMA>(p, r, 8.333_452e-3);
+    p = fma::<FMA>(p, r, 4.166_579_6e-2);
+    p = fma::<FMA>(p, r, 1.666_666_5e-1);
+    p = fma::<FMA>(p, r, 5.000_000_1e-1);
+    p = fma::<FMA>(p, r, 1.0);
+    #[allow(clippy::cast_possible_wrap)]
+    let k = shifted.to_bits() as i32 - SHIFTER.to_bits() as i32;
+    (k, fma::<FMA>(p, r, 1.0))
 }
 
 /// Below this, `exp_neg` flushes to zero (`e^x` < 1.9e-38 ≈ 2^-125.4): above it,
@@ -104,25 +112,11 @@ pub const EXP_NEG_LO: f32 = -86.9;
 pub fn exp_neg<const FMA: bool>(x: f32) -> f32 {
     // No input clamp: wherever x < EXP_NEG_LO (−inf included) the garbage the
     // reduction produces is replaced by 0 at the end; NaN propagates through r.
-    let shifted = fma::<FMA>(x, LOG2E, SHIFTER);
-    let kf = shifted - SHIFTER;
-    let r = fma::<FMA>(kf, -LN2_HI, x);
-    let r = fma::<FMA>(kf, -LN2_LO, r);
-    // e^r by Horner's rule all the way down (Cephes `expf` coefficients).
-    let mut p = 1.987_569_1e-4_f32;
-    p = fma::<FMA>(p, r, 1.398_2e-3);
-    p = fma::<FMA>(p, r, 8.333_452e-3);
-    p = fma::<FMA>(p, r, 4.166_579_6e-2);
-    p = fma::<FMA>(p, r, 1.666_666_5e-1);
-    p = fma::<FMA>(p, r, 5.000_000_1e-1);
-    p = fma::<FMA>(p, r, 1.0);
-    let y = fma::<FMA>(p, r, 1.0);
+    let (k, y) = exp_reduced::<FMA>(x);
     // 2^k applied by adding k to the exponent field: y ∈ [0.7, 1.5] and the
     // result is normal for every x that is not flushed.
     #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-    let v = f32::from_bits(
-        (y.to_bits() as i32 + ((shifted.to_bits() as i32 - SHIFTER.to_bits() as i32) << 23)) as u32,
-    );
+    let v = f32::from_bits((y.to_bits() as i32 + (k << 23)) as u32);
     select(x < EXP_NEG_LO, 0.0, v)
 }
 
@@ -399,35 +393,6 @@ pub unsafe fn scale_minus<const L: usize, const FMA: bool>(
     }
 }
 
-/// `g[k] = a * exp(x[k] - m) - b * w[k]` (`b` term only when `w` is given).
-///
-/// # Safety
-/// As [`exp_store_sum`]; `w` valid for `n` reads.
-#[inline(always)]
-pub unsafe fn exp_scaled<const L: usize, const FMA: bool>(
-    x: *const f32,
-    g: *mut f32,
-    n: usize,
-    m: f32,
-    a: f32,
-    bw: Option<(f32, *const f32)>,
-) {
-    match bw {
-        None => {
-            for k in 0..n {
-                // SAFETY: k < n.
-                unsafe { *g.add(k) = a * exp_neg::<FMA>(*x.add(k) - m) };
-            }
-        }
-        Some((b, w)) => {
-            for k in 0..n {
-                // SAFETY: k < n.
-                unsafe { *g.add(k) = fma::<FMA>(a, exp_neg::<FMA>(*x.add(k) - m), -(b * *w.add(k))) };
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Elementwise losses
 // ---------------------------------------------------------------------------
@@ -582,14 +547,6 @@ unsafe fn elementwise_k<const L: usize, const FMA: bool, const OUT: bool, const 
         s = e;
     }
     total
-}
-
-/// `out[k] = 1 / (1 + exp(-x[k]))`.
-#[inline(always)]
-pub fn sigmoid<const FMA: bool>(x: &[f32], out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = 1.0 / (1.0 + exp::<FMA>(-v));
-    }
 }
 
 // ---------------------------------------------------------------------------

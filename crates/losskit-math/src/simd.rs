@@ -48,12 +48,10 @@ pub struct Kernels {
     pub sum_exp: fn(&[f32], f32, *const f32) -> f64,
     pub exp_store_sum: unsafe fn(*const f32, *mut f32, usize, f32, *const f32) -> f64,
     pub scale_minus: unsafe fn(*mut f32, usize, f32, Option<(f32, *const f32)>),
-    pub exp_scaled: unsafe fn(*const f32, *mut f32, usize, f32, f32, Option<(f32, *const f32)>),
     /// Indexed by `[out given][grad given]`.
     pub elementwise: [[unsafe fn(Loss, *const f32, *const f32, usize, *mut f32, *mut f32, f32) -> f64; 2]; 2],
     pub small_stats: unsafe fn(*const f32, usize, usize, *mut f32, *mut f32, *mut f32, *mut f32),
     pub small_grad: unsafe fn(*mut f32, usize, usize, *const f32, *const f32),
-    pub sigmoid: fn(&[f32], &mut [f32]),
     pub exp: fn(&[f32], &mut [f32]),
     pub ln: fn(&[f32], &mut [f32]),
     pub ln_1p: fn(&[f32], &mut [f32]),
@@ -80,10 +78,6 @@ macro_rules! isa_kernels {
                 lanes::scale_minus::<L, F>(g, n, a, bw)
             }
             $(#[target_feature(enable = $feat)])?
-            pub unsafe fn exp_scaled(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw: Option<(f32, *const f32)>) {
-                lanes::exp_scaled::<L, F>(x, g, n, m, a, bw)
-            }
-            $(#[target_feature(enable = $feat)])?
             pub unsafe fn ew<const O: bool, const G: bool>(
                 loss: Loss, x: *const f32, t: *const f32, n: usize, out: *mut f32, grad: *mut f32, scale: f32,
             ) -> f64 {
@@ -97,8 +91,6 @@ macro_rules! isa_kernels {
             pub unsafe fn small_grad(g: *mut f32, rows: usize, c: usize, e: *const f32, a: *const f32) {
                 lanes::small_grad(g, rows, c, e, a)
             }
-            $(#[target_feature(enable = $feat)])?
-            unsafe fn sigmoid_t(x: &[f32], out: &mut [f32]) { lanes::sigmoid::<F>(x, out) }
             $(#[target_feature(enable = $feat)])?
             unsafe fn exp_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::exp::<F>(v) } }
             $(#[target_feature(enable = $feat)])?
@@ -116,10 +108,6 @@ macro_rules! isa_kernels {
             fn sum_exp(x: &[f32], m: f32, next: *const f32) -> f64 {
                 // SAFETY: as above.
                 unsafe { sum_exp_t(x, m, next) }
-            }
-            fn sigmoid(x: &[f32], o: &mut [f32]) {
-                // SAFETY: as above.
-                unsafe { sigmoid_t(x, o) }
             }
             fn exp(x: &[f32], o: &mut [f32]) {
                 // SAFETY: as above.
@@ -140,11 +128,9 @@ macro_rules! isa_kernels {
                 sum_exp,
                 exp_store_sum,
                 scale_minus,
-                exp_scaled,
                 elementwise: [[ew::<false, false>, ew::<false, true>], [ew::<true, false>, ew::<true, true>]],
                 small_stats,
                 small_grad,
-                sigmoid,
                 exp,
                 ln,
                 ln_1p,
