@@ -59,14 +59,14 @@ import {
 
 export type * from './index'
 
-const { classLoss, elemLoss, axisHelper, unary, options, Elem, ASYNC } = __impl
+const { classLoss, elemLoss, axisHelper, unary, optionsArg, Elem, ASYNC } = __impl
 
 type NoneOpt = { reduction: 'none' }
 type ScalarOpt = { reduction?: 'mean' | 'sum' }
 type KlScalarOpt = { reduction?: 'mean' | 'sum' | 'batchmean' }
 
 function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
-  const opts = options(fn, o)
+  const opts = optionsArg(fn, o)
   return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 
@@ -78,7 +78,7 @@ function elem(
   o: unknown,
   grad: boolean,
 ): Promise<never> {
-  const opts = options(fn, o)
+  const opts = optionsArg(fn, o)
   return elemLoss(fn, which, input, target, opts, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 

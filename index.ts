@@ -226,7 +226,7 @@ function floatTensor<A extends FloatArray>(fn: string, name: string, v: unknown,
   return { data: data as A, shape }
 }
 
-function options(fn: string, o: unknown): Record<string, unknown> {
+function optionsArg(fn: string, o: unknown): Record<string, unknown> {
   if (o === undefined || o === null) return EMPTY
   if (typeof o !== 'object') fail(fn, 'ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(o)}`)
   return o as Record<string, unknown>
@@ -651,14 +651,16 @@ function classLoss(
   const n = batched ? s[0] : 1
   const c = batched ? s[1] : s[0]
   const d = batched ? product(s, 2) : 1
-  // The loss's shape, built only where it is needed (not on the common scalar path).
-  const lossShapeOf = (): readonly number[] => (batched ? [s[0], ...s.slice(2)] : [])
 
   let t: unknown
   let tScalar = 0
   if (typeof target === 'number') {
     if (batched)
-      fail(fn, 'ERR_INVALID_ARG_VALUE', `target must have shape ${fmtShape(lossShapeOf())} for input of shape ${fmtShape(s)}, got a number`)
+      fail(
+        fn,
+        'ERR_INVALID_ARG_VALUE',
+        `target must have shape ${fmtShape(lossShapeOf(s))} for input of shape ${fmtShape(s)}, got a number`,
+      )
     if (!Number.isSafeInteger(target)) fail(fn, 'ERR_OUT_OF_RANGE', `target = ${target} is out of range: it must be an integer class index`)
     tScalar = target
   } else if (isIndex(target) || (typeof target === 'object' && target !== null && isIndex((target as Tensor<unknown>).data))) {
@@ -666,11 +668,11 @@ function classLoss(
     const data = (bare ? target : (target as Tensor<IndexArray>).data) as IndexArray
     attached(fn, 'target', data)
     const ts = bare ? undefined : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
-    if (ts === undefined ? !(s.length === 2 && data.length === n) : !sameShape(ts, lossShapeOf())) {
+    if (ts === undefined ? !(s.length === 2 && data.length === n) : !sameShape(ts, lossShapeOf(s))) {
       fail(
         fn,
         'ERR_INVALID_ARG_VALUE',
-        `target of shape ${fmtShape(ts ?? [data.length])} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShapeOf())}`,
+        `target of shape ${fmtShape(ts ?? [data.length])} does not fit input of shape ${fmtShape(s)}: expected ${fmtShape(lossShapeOf(s))}`,
       )
     }
     t = data
@@ -696,7 +698,7 @@ function classLoss(
   }
 
   const none = p.reduction === 0
-  const lossShape = none || (withGrad && gradOutput !== undefined) ? lossShapeOf() : EMPTY_SHAPE
+  const lossShape = none || (withGrad && gradOutput !== undefined) ? lossShapeOf(s) : EMPTY_SHAPE
   const out = none ? buffer(fn, 'out', o.out, x.data, n * d) : undefined
   let gs = 1
   let ga: FloatArray | undefined
@@ -738,6 +740,11 @@ function classLoss(
 }
 
 const EMPTY_SHAPE: readonly number[] = Object.freeze([])
+
+/** The loss's shape for a class-loss input of shape `s`: `(N, d1, …)`, or `[]` unbatched. Built only where needed. */
+function lossShapeOf(s: readonly number[]): readonly number[] {
+  return s.length > 1 ? [s[0], ...s.slice(2)] : EMPTY_SHAPE
+}
 
 /** The result of a class loss: the loss (number or tensor) and, with a gradient, `{ loss, grad }`. */
 function classResult(
@@ -781,7 +788,7 @@ export function crossEntropy<A extends FloatArray>(
   options?: CrossEntropyOptions<A> & ScalarOpt,
 ): number
 export function crossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('crossEntropy', false, input, target, optionsOf('crossEntropy', options), undefined, false, undefined)
+  return classLoss('crossEntropy', false, input, target, optionsArg('crossEntropy', options), undefined, false, undefined)
 }
 
 /**
@@ -804,7 +811,7 @@ export function crossEntropyWithGrad<A extends FloatArray>(
   options?: CrossEntropyOptions<A> & GradOptions<A>,
 ): WithGrad<number | Tensor<A>, A>
 export function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsOf('crossEntropyWithGrad', options)
+  const o = optionsArg('crossEntropyWithGrad', options)
   return classLoss('crossEntropyWithGrad', false, input, target, o, undefined, true, o.gradOutput)
 }
 
@@ -821,7 +828,7 @@ export function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, opt
 export function nllLoss<A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Tensor<A>
 export function nllLoss<A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): number
 export function nllLoss(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('nllLoss', true, input, target, optionsOf('nllLoss', options), undefined, false, undefined)
+  return classLoss('nllLoss', true, input, target, optionsArg('nllLoss', options), undefined, false, undefined)
 }
 
 /** {@link nllLoss} and its gradient with respect to the input. */
@@ -841,12 +848,8 @@ export function nllLossWithGrad<A extends FloatArray>(
   options?: NLLLossOptions<A> & GradOptions<A>,
 ): WithGrad<number | Tensor<A>, A>
 export function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsOf('nllLossWithGrad', options)
+  const o = optionsArg('nllLossWithGrad', options)
   return classLoss('nllLossWithGrad', true, input, target, o, undefined, true, o.gradOutput)
-}
-
-function optionsOf(fn: string, o: unknown): Record<string, unknown> {
-  return options(fn, o)
 }
 
 // ---------------------------------------------------------------------------
@@ -949,7 +952,7 @@ export function klDiv<A extends FloatArray>(input: Tensor<A>, target: TensorLike
 export function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A> & KlScalarOpt): number
 export function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A>): number | Tensor<A>
 export function klDiv(input: unknown, target: unknown, options?: unknown): unknown {
-  return elemLoss('klDiv', Elem.Kl, input, target, options_('klDiv', options), false, undefined)
+  return elemLoss('klDiv', Elem.Kl, input, target, optionsArg('klDiv', options), false, undefined)
 }
 
 /** {@link klDiv} and its gradient with respect to the input (`-t·g`, or `-exp(t)·g`). */
@@ -964,7 +967,7 @@ export function klDivWithGrad<A extends FloatArray>(
   options?: KLDivOptions<A> & GradOptions<A> & KlScalarOpt,
 ): WithGrad<number, A>
 export function klDivWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = options_('klDivWithGrad', options)
+  const o = optionsArg('klDivWithGrad', options)
   return elemLoss('klDivWithGrad', Elem.Kl, input, target, o, true, o.gradOutput)
 }
 
@@ -993,7 +996,7 @@ export function binaryCrossEntropy<A extends FloatArray>(
   options?: BCEOptions<A>,
 ): number | Tensor<A>
 export function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
-  return elemLoss('binaryCrossEntropy', Elem.Bce, input, target, options_('binaryCrossEntropy', options), false, undefined)
+  return elemLoss('binaryCrossEntropy', Elem.Bce, input, target, optionsArg('binaryCrossEntropy', options), false, undefined)
 }
 
 /** {@link binaryCrossEntropy} and its gradient `w·(x − t) / max(x(1 − x), 1e-12)`. */
@@ -1008,7 +1011,7 @@ export function binaryCrossEntropyWithGrad<A extends FloatArray>(
   options?: BCEOptions<A> & GradOptions<A> & ScalarOpt,
 ): WithGrad<number, A>
 export function binaryCrossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = options_('binaryCrossEntropyWithGrad', options)
+  const o = optionsArg('binaryCrossEntropyWithGrad', options)
   return elemLoss('binaryCrossEntropyWithGrad', Elem.Bce, input, target, o, true, o.gradOutput)
 }
 
@@ -1042,7 +1045,7 @@ export function binaryCrossEntropyWithLogits(input: unknown, target: unknown, op
     Elem.BceLogits,
     input,
     target,
-    options_('binaryCrossEntropyWithLogits', options),
+    optionsArg('binaryCrossEntropyWithLogits', options),
     false,
     undefined,
   )
@@ -1060,12 +1063,8 @@ export function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
   options?: BCEWithLogitsOptions<A> & GradOptions<A> & ScalarOpt,
 ): WithGrad<number, A>
 export function binaryCrossEntropyWithLogitsWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = options_('binaryCrossEntropyWithLogitsWithGrad', options)
+  const o = optionsArg('binaryCrossEntropyWithLogitsWithGrad', options)
   return elemLoss('binaryCrossEntropyWithLogitsWithGrad', Elem.BceLogits, input, target, o, true, o.gradOutput)
-}
-
-function options_(fn: string, o: unknown): Record<string, unknown> {
-  return options(fn, o)
 }
 
 // ---------------------------------------------------------------------------
@@ -1073,7 +1072,7 @@ function options_(fn: string, o: unknown): Record<string, unknown> {
 // ---------------------------------------------------------------------------
 
 function freezeOptions(fn: string, o: unknown): Record<string, unknown> {
-  return Object.freeze({ ...options(fn, o) })
+  return Object.freeze({ ...optionsArg(fn, o) })
 }
 
 /** `torch.nn.CrossEntropyLoss`: options fixed and validated at construction. */
@@ -1226,7 +1225,7 @@ function axisOf(fn: string, shape: readonly number[], dimOpt: unknown): [number,
 }
 
 function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input: unknown, o: unknown, mode: Mode = SYNC): Result {
-  const opts = options(fn, o)
+  const opts = optionsArg(fn, o)
   const x = floatTensor<FloatArray>(fn, op === 'entropy' ? 'probs' : 'input', input)
   const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
   const reduce = op === 'entropy'
@@ -1292,7 +1291,7 @@ export interface LogitOptions<A extends FloatArray> extends OutOptions<A> {
 }
 
 function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mode = SYNC): Result {
-  const opts = options(fn, o)
+  const opts = optionsArg(fn, o)
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
   const finish = (_v: number, r: FloatArray | undefined): Result =>
@@ -1355,4 +1354,4 @@ export function getNumThreads(): number {
 }
 
 /** @internal The shared implementation behind `losskit/async`. */
-export const __impl = { classLoss, elemLoss, axisHelper, unary, options, Elem, ASYNC } as const
+export const __impl = { classLoss, elemLoss, axisHelper, unary, optionsArg, Elem, ASYNC } as const

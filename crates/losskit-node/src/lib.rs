@@ -353,19 +353,16 @@ fn class_call(
     nll: bool,
     input: &Unknown<'_>,
     target: Option<&Unknown<'_>>,
-    target_scalar: f64,
     weight: Option<&Unknown<'_>>,
-    ignore_index: f64,
-    reduction: u32,
-    label_smoothing: f64,
-    n: f64,
-    c: f64,
-    d: f64,
-    gout_scalar: f64,
     grad_output: Option<&Unknown<'_>>,
     out: Option<&Unknown<'_>>,
     grad_out: Option<&Unknown<'_>>,
+    params: &Unknown<'_>,
 ) -> Res<Call> {
+    let [target_scalar, ignore_index, r, label_smoothing, n, c, d, gout_scalar] = class_params(params)?;
+    // A reduction code that is not a small integer maps to one `reduction()` rejects.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let reduction = if (0.0..=3.0).contains(&r) && r.fract() == 0.0 { r as u32 } else { u32::MAX };
     let input = View::of(input, "input")?;
     let target = View::opt(target, "target")?;
     let weight = View::opt(weight, "weight")?;
@@ -565,7 +562,9 @@ macro_rules! entries {
     };
 }
 
-/// Reads the packed scalar parameters of a class-loss call: one `Float64Array`
+/// Reads the packed scalar parameters of a class-loss call —
+/// `[targetScalar, ignoreIndex, reduction, labelSmoothing, N, C, D, gradOutputScalar]` —
+/// one `Float64Array`
 /// instead of eight number arguments (each napi argument costs a conversion;
 /// this keeps a (32, 10) call well under a microsecond).
 fn class_params(p: &Unknown<'_>) -> Res<[f64; 8]> {
@@ -580,29 +579,6 @@ fn class_params(p: &Unknown<'_>) -> Res<[f64; 8]> {
     Ok(a)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn class_call_packed(
-    nll: bool,
-    input: &Unknown<'_>,
-    target: Option<&Unknown<'_>>,
-    weight: Option<&Unknown<'_>>,
-    grad_output: Option<&Unknown<'_>>,
-    out: Option<&Unknown<'_>>,
-    grad_out: Option<&Unknown<'_>>,
-    params: &Unknown<'_>,
-) -> Res<Call> {
-    // [targetScalar, ignoreIndex, reduction, labelSmoothing, N, C, D, gradOutputScalar]
-    let [ts, ii, r, ls, n, c, d, gs] = class_params(params)?;
-    let r = if (0.0..=3.0).contains(&r) && r.fract() == 0.0 {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let r = r as u32;
-        r
-    } else {
-        u32::MAX
-    };
-    class_call(nll, input, target, ts, weight, ii, r, ls, n, c, d, gs, grad_output, out, grad_out)
-}
-
 entries!(
     /// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
     cross_entropy, cross_entropy_async, "crossEntropy", "crossEntropyAsync",
@@ -610,7 +586,7 @@ entries!(
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
      params: Unknown<'_>)
-    => class_call_packed(false, &input, target.as_ref(), weight.as_ref(), grad_output.as_ref(), out.as_ref(),
+    => class_call(false, &input, target.as_ref(), weight.as_ref(), grad_output.as_ref(), out.as_ref(),
         grad_out.as_ref(), &params)
 );
 
@@ -621,7 +597,7 @@ entries!(
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
      params: Unknown<'_>)
-    => class_call_packed(true, &input, target.as_ref(), weight.as_ref(), grad_output.as_ref(), out.as_ref(),
+    => class_call(true, &input, target.as_ref(), weight.as_ref(), grad_output.as_ref(), out.as_ref(),
         grad_out.as_ref(), &params)
 );
 
