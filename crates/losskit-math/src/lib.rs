@@ -3,6 +3,8 @@
 //! Row primitives (max, sum of exponentials, scaled exponentials) used by the
 //! softmax-family losses, each with a portable scalar implementation.
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 pub mod lanes;
 mod real;
 pub mod rows;

@@ -58,7 +58,7 @@ pub struct Kernels {
 }
 
 macro_rules! isa_kernels {
-    ($name:ident, $isa:expr, $L:expr, $FMA:expr, $($feat:literal)?) => {
+    ($name:ident, $isa:expr, $L:expr, $FMA:expr, $($feat:literal)? $(; bce = $bce:ident)?) => {
         mod $name {
             #![allow(clippy::missing_safety_doc, unsafe_op_in_unsafe_fn)]
             use super::*;
@@ -81,6 +81,9 @@ macro_rules! isa_kernels {
             pub unsafe fn ew<const O: bool, const G: bool>(
                 loss: Loss, x: *const f32, t: *const f32, n: usize, out: *mut f32, grad: *mut f32, scale: f32,
             ) -> f64 {
+                $(if loss == Loss::Bce {
+                    return crate::$bce::bce::<O, G>(x, t, n, out, grad, scale);
+                })?
                 lanes::elementwise::<L, F, O, G>(loss, x, t, n, out, grad, scale)
             }
             $(#[target_feature(enable = $feat)])?
@@ -143,7 +146,7 @@ isa_kernels!(portable, Isa::Portable, 4, cfg!(target_arch = "aarch64"),);
 #[cfg(target_arch = "x86_64")]
 isa_kernels!(avx2, Isa::Avx2, 8, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
-isa_kernels!(avx512, Isa::Avx512, 16, true, "avx512f,avx2,fma");
+isa_kernels!(avx512, Isa::Avx512, 16, true, "avx512f,avx2,fma"; bce = avx512);
 
 /// The paths this CPU can run, best last.
 #[must_use]

@@ -316,3 +316,46 @@ fn unit_interval_logs_agree_with_the_general_ones() {
     assert!(ln_unit::<true>(0.0) < -100.0 && ln_unit::<true>(0.0).is_finite());
     assert!(ln_1m_unit::<true>(1.0) < -100.0 && ln_1m_unit::<true>(1.0).is_finite());
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_table_logs_within_2_ulp() {
+    use losskit_math::avx512;
+    if !available().contains(&Isa::Avx512) {
+        println!("avx512 table logs: this CPU has no AVX-512F, not run");
+        return;
+    }
+    // Every 5th float of (0, 1] (BCE's domain, subnormals included) and every
+    // 97th above it up to the largest finite.
+    let mut xs = sweep(1, 1f32.to_bits(), 5, false);
+    xs.extend(sweep(1f32.to_bits(), f32::MAX.to_bits(), 97, false));
+    xs.extend([f32::MIN_POSITIVE, 1.0, 0.75, 1.5, 0.5, 1.0 - f32::EPSILON / 2.0, 1.0 + f32::EPSILON]);
+    // SAFETY: AVX-512F checked above.
+    let (e, at) =
+        worst("ln (avx512 table)", Isa::Avx512, &xs, |x, o| unsafe { avx512::ln_unit(x, o) }, f64::ln);
+    println!("ln (avx512 table): max error {e:.3} ULP at x = {at:e}");
+    assert!(e <= MAX_ULP, "ln (avx512 table): {e} ULP at {at:e}");
+    let mut y = [0.0f32; 1];
+    // SAFETY: as above.
+    unsafe { avx512::ln_unit(&[0.0], &mut y) };
+    assert!(y[0] < -100.0 && y[0].is_finite(), "ln 0 = {}: must stay below BCE's clamp", y[0]);
+    // ln(1 - x) on every 5th float of [0, 1).
+    let xs = sweep(0, 1f32.to_bits() - 1, 5, false);
+    let mut out = vec![0.0f32; xs.len()];
+    // SAFETY: as above.
+    unsafe { avx512::ln_1m_unit(&xs, &mut out) };
+    let mut w = (0.0f64, 0.0f32);
+    for (&x, &y) in xs.iter().zip(&out) {
+        let r = (-f64::from(x)).ln_1p();
+        let e =
+            if r == 0.0 { f64::from(y).abs() / 2f64.powi(-149) } else { (f64::from(y) - r).abs() / ulp(r) };
+        if e > w.0 {
+            w = (e, x);
+        }
+    }
+    println!("ln(1 - x) (avx512 table): max error {:.3} ULP at x = {:e}", w.0, w.1);
+    assert!(w.0 <= MAX_ULP, "ln(1 - x) (avx512 table): {} ULP at {:e}", w.0, w.1);
+    // SAFETY: as above.
+    unsafe { avx512::ln_1m_unit(&[1.0], &mut y) };
+    assert!(y[0] < -100.0 && y[0].is_finite(), "ln(1 - 1) = {}", y[0]);
+}

@@ -1,0 +1,231 @@
+//! Hand-written AVX-512 kernels, where the lane-generic source of
+//! [`crate::lanes`] leaves speed on the table.
+//!
+//! BCE is compute-bound with the generic logarithm (two per element): its
+//! range reduction and degree-8 polynomial cost more than the memory traffic.
+//! Here the logarithm uses what AVX-512 has and the generic code cannot reach:
+//! `vgetexpps`/`vgetmantps` for the exponent and mantissa (subnormals
+//! included), and `vpermps` as a 16-entry in-register table, which shrinks the
+//! polynomial to degree 6.
+//!
+//! `ln x = e·ln 2 + ln c_j + ln(1 + r)` with `m = x·2^-e ∈ [0.75, 1.5)`, `j` the
+//! top four mantissa bits of `m`, `1/c_j` an `f32` near the reciprocal of the
+//! centre of `m`'s sixteenth, `r = m·(1/c_j) - 1` (one rounding, by FMA) and
+//! `ln c_j = -ln(1/c_j)` in two parts. The two tables nearest 1 have
+//! `1/c_j = 1`, so `r = m - 1` exactly there and `ln 1 = 0`. `|r| < 1/16`.
+
+#![allow(unsafe_op_in_unsafe_fn, clippy::missing_safety_doc)]
+
+use core::arch::x86_64::{
+    __m512, _mm512_add_ps, _mm512_castps_si512, _mm512_cmp_ps_mask, _mm512_div_ps, _mm512_fmadd_ps,
+    _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_permutexvar_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps, _CMP_LT_OQ,
+    _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC,
+};
+use std::sync::OnceLock;
+
+use crate::lanes::{BCE_EPS, BLOCK};
+
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// `1/c_j`, `ln c_j` (high part) and its remainder, indexed by the top four
+/// mantissa bits of `m ∈ [0.75, 1.5)`: 0–7 cover `[1, 1.5)` in sixteenths,
+/// 8–15 cover `[0.75, 1)` in thirty-seconds.
+struct Table {
+    inv: [f32; 16],
+    hi: [f32; 16],
+    lo: [f32; 16],
+}
+
+fn table() -> &'static Table {
+    static T: OnceLock<Table> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = Table { inv: [1.0; 16], hi: [0.0; 16], lo: [0.0; 16] };
+        for j in 0..16 {
+            #[allow(clippy::cast_precision_loss)]
+            let jf = j as f64;
+            let centre = if j < 8 { 1.0 + (jf + 0.5) / 16.0 } else { 0.5 + (jf + 0.5) / 32.0 };
+            // Next to 1 the reciprocal is 1 itself: r = m - 1 is then exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let inv = if j == 0 || j == 15 { 1.0 } else { (1.0 / centre) as f32 };
+            let lnc = -f64::from(inv).ln();
+            #[allow(clippy::cast_possible_truncation)]
+            let hi = lnc as f32;
+            #[allow(clippy::cast_possible_truncation)]
+            let lo = (lnc - f64::from(hi)) as f32;
+            t.inv[j] = inv;
+            t.hi[j] = hi;
+            t.lo[j] = lo;
+        }
+        t
+    })
+}
+
+/// The table in registers, loaded once per kernel call.
+#[derive(Clone, Copy)]
+struct Regs {
+    inv: __m512,
+    hi: __m512,
+    lo: __m512,
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn regs() -> Regs {
+    let t = table();
+    Regs {
+        inv: _mm512_loadu_ps(t.inv.as_ptr()),
+        hi: _mm512_loadu_ps(t.hi.as_ptr()),
+        lo: _mm512_loadu_ps(t.lo.as_ptr()),
+    }
+}
+
+/// `ln x` for `x ∈ [0, +inf)` finite (BCE's validated inputs): within 2 ULP
+/// for `x > 0` (tested); about −111 (finite, below BCE's −100 clamp) for `x = 0`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn ln16(x: __m512, tab: Regs) -> __m512 {
+    let m = _mm512_getmant_ps::<_MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC>(x);
+    // getexp(0) = -inf would meet +inf in e·LN2_LO; -160 keeps ln 0 finite
+    // (about -111, below BCE's clamp) and leaves every subnormal's exponent.
+    let e = _mm512_max_ps(_mm512_getexp_ps(x), _mm512_set1_ps(-160.0));
+    // getexp is for [1, 2); a mantissa folded into [0.75, 1) belongs one up.
+    let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(1.0));
+    let e = _mm512_mask_add_ps(e, below, e, _mm512_set1_ps(1.0));
+    let j = _mm512_srli_epi32::<19>(_mm512_castps_si512(m));
+    let inv = _mm512_permutexvar_ps(j, tab.inv);
+    let hi = _mm512_permutexvar_ps(j, tab.hi);
+    let lo = _mm512_permutexvar_ps(j, tab.lo);
+    let r = _mm512_fmadd_ps(m, inv, _mm512_set1_ps(-1.0));
+    // ln(1 + r) - r = r²·(-1/2 + r/3 - r²/4 + r³/5 - r⁴/6), |r| < 1/16.
+    let mut p = _mm512_fmadd_ps(_mm512_set1_ps(-1.0 / 6.0), r, _mm512_set1_ps(0.2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-0.25));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0 / 3.0));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(-0.5));
+    let r2 = _mm512_mul_ps(r, r);
+    let low = _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_LO), lo);
+    let low = _mm512_fmadd_ps(r2, p, low);
+    let high = _mm512_fmadd_ps(e, _mm512_set1_ps(LN2_HI), hi);
+    _mm512_add_ps(high, _mm512_add_ps(r, low))
+}
+
+/// `ln(1 - x)` for `x ∈ [0, 1]`, as [`crate::lanes::ln_1m_unit`]: `u = 1 - x`
+/// and its exact rounding error `c`, `ln u + c·(2 - u)`; about −111 at `x = 1`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn ln_1m16(x: __m512, tab: Regs) -> __m512 {
+    let one = _mm512_set1_ps(1.0);
+    let u = _mm512_sub_ps(one, x);
+    let c = _mm512_sub_ps(_mm512_sub_ps(one, u), x);
+    _mm512_fmadd_ps(c, _mm512_sub_ps(_mm512_set1_ps(2.0), u), ln16(u, tab))
+}
+
+/// BCE's loss and gradient over 16 lanes, `x, t ∈ [0, 1]` (checked before).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn bce16(x: __m512, t: __m512, tab: Regs) -> (__m512, __m512) {
+    let one = _mm512_set1_ps(1.0);
+    let clamp = _mm512_set1_ps(-100.0);
+    let lx = _mm512_max_ps(ln16(x, tab), clamp);
+    let l1x = _mm512_max_ps(ln_1m16(x, tab), clamp);
+    // (t - 1)·l1x - t·lx, rounded as the portable kernel rounds it.
+    let l = _mm512_sub_ps(_mm512_mul_ps(_mm512_sub_ps(t, one), l1x), _mm512_mul_ps(t, lx));
+    let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(one, x), x), _mm512_set1_ps(BCE_EPS));
+    (l, _mm512_div_ps(_mm512_sub_ps(x, t), d))
+}
+
+/// Adds the 16 lanes into `f64`, in lane order.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn hsum(v: __m512) -> f64 {
+    let mut a = [0.0f32; 16];
+    _mm512_storeu_ps(a.as_mut_ptr(), v);
+    a.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// [`crate::lanes::elementwise`] for BCE: the same contract and the same
+/// block-wise summation (per-lane `f32` sums over [`BLOCK`] elements, added
+/// into `f64`).
+///
+/// # Safety
+/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
+/// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an
+/// input; every `x` and `t` in `[0, 1]`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    scale: f32,
+) -> f64 {
+    let tab = regs();
+    let sv = _mm512_set1_ps(scale);
+    let mut total = 0.0f64;
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let mut acc = _mm512_setzero_ps();
+        let mut k = s;
+        while k + 16 <= e {
+            let (l, g) = bce16(_mm512_loadu_ps(x.add(k)), _mm512_loadu_ps(t.add(k)), tab);
+            acc = _mm512_add_ps(acc, l);
+            if OUT {
+                _mm512_storeu_ps(out.add(k), l);
+            }
+            if GRAD {
+                _mm512_storeu_ps(grad.add(k), _mm512_mul_ps(g, sv));
+            }
+            k += 16;
+        }
+        if k < e {
+            // The last few: masked loads (zeros past the end), masked stores.
+            #[allow(clippy::cast_possible_truncation)]
+            let mask: u16 = (1u32 << (e - k)) as u16 - 1;
+            let (l, g) =
+                bce16(_mm512_maskz_loadu_ps(mask, x.add(k)), _mm512_maskz_loadu_ps(mask, t.add(k)), tab);
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, l));
+            if OUT {
+                _mm512_mask_storeu_ps(out.add(k), mask, l);
+            }
+            if GRAD {
+                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
+            }
+        }
+        total += hsum(acc);
+        s = e;
+    }
+    total
+}
+
+/// [`ln16`] over a slice (for the accuracy tests). The CPU must have AVX-512F.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn ln_unit(x: &[f32], out: &mut [f32]) {
+    let tab = regs();
+    for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
+        #[allow(clippy::cast_possible_truncation)]
+        let mask: u16 = ((1u32 << c.len()) - 1) as u16;
+        let v = ln16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), tab);
+        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
+    }
+}
+
+/// [`ln_1m16`] over a slice (for the accuracy tests).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn ln_1m_unit(x: &[f32], out: &mut [f32]) {
+    let tab = regs();
+    for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
+        #[allow(clippy::cast_possible_truncation)]
+        let mask: u16 = ((1u32 << c.len()) - 1) as u16;
+        let v = ln_1m16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), tab);
+        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
+    }
+}
