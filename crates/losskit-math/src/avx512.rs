@@ -8,6 +8,10 @@
 //! included), and `vpermps` as a 16-entry in-register table, which shrinks the
 //! polynomial to degree 6.
 //!
+//! The short-row softmax tiles ([`crate::lanes::small_stats`]) transpose with
+//! `vgatherdps` here: the generic transpose assembles each column from scalars
+//! and stalls on store forwarding.
+//!
 //! `ln x = e·ln 2 + ln c_j + ln(1 + r)` with `m = x·2^-e ∈ [0.75, 1.5)`, `j` the
 //! top four mantissa bits of `m`, `1/c_j` an `f32` near the reciprocal of the
 //! centre of `m`'s sixteenth, `r = m·(1/c_j) - 1` (one rounding, by FMA) and
@@ -18,14 +22,15 @@
 
 use core::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_castps_si512, _mm512_cmp_ps_mask, _mm512_div_ps, _mm512_fmadd_ps,
-    _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_permutexvar_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps, _CMP_LT_OQ,
-    _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC,
+    _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_i32gather_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps,
+    _mm512_mullo_epi32, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
+    _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5,
+    _MM_MANT_SIGN_SRC,
 };
 use std::sync::OnceLock;
 
-use crate::lanes::{BCE_EPS, BLOCK};
+use crate::lanes::{small_stats_cols, BCE_EPS, BLOCK, TILE};
 
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
@@ -228,4 +233,35 @@ pub unsafe fn ln_1m_unit(x: &[f32], out: &mut [f32]) {
         let v = ln_1m16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), tab);
         _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
     }
+}
+
+/// [`crate::lanes::small_stats`] with the tile transposed by gathers: lane `l`
+/// of column `k` is `x[l·c + k]` (0 past `rows`).
+///
+/// # Safety
+/// The CPU has AVX-512F, AVX2 and FMA; the contract of
+/// [`crate::lanes::small_stats`].
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn small_stats(
+    x: *const f32,
+    rows: usize,
+    c: usize,
+    e: *mut f32,
+    m: *mut f32,
+    s: *mut f32,
+    ln_s: *mut f32,
+) {
+    const _: () = assert!(TILE == 16);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(c as i32),
+    );
+    #[allow(clippy::cast_possible_truncation)]
+    let mask: u16 = if rows >= 16 { u16::MAX } else { ((1u32 << rows) - 1) as u16 };
+    for k in 0..c {
+        let col = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, idx, x.add(k));
+        _mm512_storeu_ps(e.add(k * TILE), col);
+    }
+    small_stats_cols::<true>(c, e, m, s, ln_s);
 }

@@ -579,23 +579,46 @@ pub unsafe fn small_stats<const FMA: bool>(
 ) {
     // SAFETY: per the contract.
     unsafe {
-        let mut t = [[0.0f32; TILE]; SMALL_C];
-        for r in 0..rows {
-            for k in 0..c {
-                t[k][r] = *x.add(r * c + k);
+        // Transpose into `e` (column k of the tile at e[k * TILE..]); lanes past
+        // `rows` hold 0. The exponentials then overwrite it column by column.
+        for k in 0..c {
+            let mut col = [0.0f32; TILE];
+            for (l, v) in col.iter_mut().enumerate().take(rows) {
+                *v = *x.add(l * c + k);
             }
+            std::ptr::copy_nonoverlapping(col.as_ptr(), e.add(k * TILE), TILE);
         }
+        small_stats_cols::<FMA>(c, e, m, s, ln_s);
+    }
+}
+
+/// [`small_stats`] after the transpose: `e` holds the tile's `c` columns.
+///
+/// # Safety
+/// As [`small_stats`], with `e` holding `c · TILE` values.
+#[inline(always)]
+pub unsafe fn small_stats_cols<const FMA: bool>(
+    c: usize,
+    e: *mut f32,
+    m: *mut f32,
+    s: *mut f32,
+    ln_s: *mut f32,
+) {
+    // SAFETY: per the contract.
+    unsafe {
         let mut mx = [f32::NEG_INFINITY; TILE];
-        for row in t.iter().take(c) {
+        for k in 0..c {
             for l in 0..TILE {
-                mx[l] = select(row[l] > mx[l], row[l], mx[l]);
+                let v = *e.add(k * TILE + l);
+                mx[l] = select(v > mx[l], v, mx[l]);
             }
         }
         let mut sum = [0.0f32; TILE];
-        for (k, row) in t.iter().enumerate().take(c) {
+        for k in 0..c {
             let mut ev = [0.0f32; TILE];
+            std::ptr::copy_nonoverlapping(e.add(k * TILE), ev.as_mut_ptr(), TILE);
             for l in 0..TILE {
-                ev[l] = exp_neg::<FMA>(row[l] - mx[l]);
+                ev[l] = exp_neg::<FMA>(ev[l] - mx[l]);
                 sum[l] += ev[l];
             }
             std::ptr::copy_nonoverlapping(ev.as_ptr(), e.add(k * TILE), TILE);

@@ -58,7 +58,7 @@ pub struct Kernels {
 }
 
 macro_rules! isa_kernels {
-    ($name:ident, $isa:expr, $L:expr, $FMA:expr, $($feat:literal)? $(; bce = $bce:ident)?) => {
+    ($name:ident, $isa:expr, $L:expr, $FMA:expr, $($feat:literal)? $(; hand = $hand:ident)?) => {
         mod $name {
             #![allow(clippy::missing_safety_doc, unsafe_op_in_unsafe_fn)]
             use super::*;
@@ -82,12 +82,14 @@ macro_rules! isa_kernels {
                 loss: Loss, x: *const f32, t: *const f32, n: usize, out: *mut f32, grad: *mut f32, scale: f32,
             ) -> f64 {
                 $(if loss == Loss::Bce {
-                    return crate::$bce::bce::<O, G>(x, t, n, out, grad, scale);
+                    return crate::$hand::bce::<O, G>(x, t, n, out, grad, scale);
                 })?
                 lanes::elementwise::<L, F, O, G>(loss, x, t, n, out, grad, scale)
             }
             $(#[target_feature(enable = $feat)])?
             pub unsafe fn small_stats(x: *const f32, rows: usize, c: usize, e: *mut f32, m: *mut f32, s: *mut f32, l: *mut f32) {
+                $(return crate::$hand::small_stats(x, rows, c, e, m, s, l);)?
+                #[allow(unreachable_code)]
                 lanes::small_stats::<F>(x, rows, c, e, m, s, l)
             }
             $(#[target_feature(enable = $feat)])?
@@ -146,7 +148,7 @@ isa_kernels!(portable, Isa::Portable, 4, cfg!(target_arch = "aarch64"),);
 #[cfg(target_arch = "x86_64")]
 isa_kernels!(avx2, Isa::Avx2, 8, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
-isa_kernels!(avx512, Isa::Avx512, 16, true, "avx512f,avx2,fma"; bce = avx512);
+isa_kernels!(avx512, Isa::Avx512, 16, true, "avx512f,avx2,fma"; hand = avx512);
 
 /// The paths this CPU can run, best last.
 #[must_use]

@@ -196,6 +196,45 @@ fn kernels_agree_with_portable() {
         for i in 0..n {
             assert!(close(f64::from(g1[i]), f64::from(g2[i]), 3e-7), "exp_store_sum[{i}] [{name}]");
         }
+        // Short-row tiles: every row count and a few row lengths (the AVX-512
+        // path transposes with gathers, the others with scalar moves).
+        for c in [1usize, 2, 10, 17, 32] {
+            for rows in 1..=16usize {
+                let tile = &x[..rows * c];
+                let mut r = Vec::new();
+                for k in [k, p] {
+                    let (mut e, mut m, mut s, mut l) =
+                        (vec![0.0f32; 32 * 16], [0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+                    // SAFETY: tile holds rows * c values; the outputs are as large as the contract asks.
+                    unsafe {
+                        (k.small_stats)(
+                            tile.as_ptr(),
+                            rows,
+                            c,
+                            e.as_mut_ptr(),
+                            m.as_mut_ptr(),
+                            s.as_mut_ptr(),
+                            l.as_mut_ptr(),
+                        );
+                    }
+                    r.push((e, m, s, l));
+                }
+                let ((e1, m1, s1, l1), (e2, m2, s2, l2)) = (&r[0], &r[1]);
+                for i in 0..rows {
+                    let at = format!("small_stats c={c} rows={rows} row {i} [{name}]");
+                    assert_eq!(m1[i], m2[i], "max, {at}");
+                    assert!(close(f64::from(s1[i]), f64::from(s2[i]), 1e-6), "sum, {at}");
+                    assert!(
+                        close(f64::from(l1[i]), f64::from(l2[i]), 1e-6) || (l1[i] - l2[i]).abs() < 1e-7,
+                        "ln sum, {at}"
+                    );
+                    for kk in 0..c {
+                        let (a, b) = (e1[kk * 16 + i], e2[kk * 16 + i]);
+                        assert!(close(f64::from(a), f64::from(b), 3e-7), "exp[{kk}], {at}");
+                    }
+                }
+            }
+        }
         for (loss, t) in [(Loss::Kl, &u), (Loss::KlLogTarget, &x), (Loss::Bce, &u), (Loss::BceLogits, &u)] {
             let xin = if loss == Loss::Bce { &probs } else { &x };
             let (mut o1, mut o2, mut d1, mut d2) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
