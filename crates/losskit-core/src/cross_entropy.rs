@@ -216,9 +216,6 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             let ignored = t == ii;
             #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
             let tu = t as usize;
-            // Contiguous rows with a gradient: the exponentials are stored in the
-            // gradient buffer while summing (exp once per element), then scaled.
-            let fused = stride == 1 && x.has_grad();
             // The next contiguous row of this chunk, streamed in while this one is
             // computed from cache.
             let next = if stride == 1 && p + 1 < dims.positions() {
@@ -226,40 +223,21 @@ pub fn cross_entropy_index<T: Real, I: Index>(
             } else {
                 std::ptr::null()
             };
-            // SAFETY (this block): position() stays within dims, whose numel was
-            // checked; every read of the row happens before the fused pass below
-            // writes over it (gradOut may be the input itself).
-            let m = if stride == 1 {
-                // SAFETY: see above.
-                T::row_max(unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) })
-            } else {
-                T::NEG_INFINITY
-            };
-            // SAFETY: see above (tu < c was checked by scan_targets).
+            // SAFETY: position() stays within dims, whose numel was checked;
+            // every read of the row happens before the gradient below is written
+            // over it (gradOut may be the input itself). tu < c was checked by
+            // scan_targets.
             let x_t = if ignored { T::ZERO } else { unsafe { x.x(base + tu * stride) } };
-            let mut smooth_dm = 0.0f64; // sum_c w_c (m - x_c), needs the row before it is overwritten
-            let (m, sum) = if fused {
-                if !ignored && eps > 0.0 {
-                    for k in 0..c {
-                        let wk = weight.map_or(1.0, |w| w[k].to_f64());
-                        // SAFETY: see above.
-                        smooth_dm += wk * (m - unsafe { x.x(base + k) }).to_f64();
-                    }
+            // SAFETY: see above.
+            let (m, sum) = unsafe { row_stats(x.x_ptr(), base, stride, c, next) };
+            let mut smooth_dm = 0.0f64; // sum_c w_c (m - x_c)
+            if !ignored && eps > 0.0 {
+                for k in 0..c {
+                    let wk = weight.map_or(1.0, |w| w[k].to_f64());
+                    // SAFETY: see above.
+                    smooth_dm += wk * (m - unsafe { x.x(base + k * stride) }).to_f64();
                 }
-                // SAFETY: see above; this is the pass that writes over the row.
-                (m, unsafe { T::row_exp_store_sum(x.x_ptr().add(base), x.g_ptr().add(base), c, m, next) })
-            } else {
-                // SAFETY: see above.
-                let (m, sum) = unsafe { row_stats(x.x_ptr(), base, stride, c, next) };
-                if !ignored && eps > 0.0 {
-                    for k in 0..c {
-                        let wk = weight.map_or(1.0, |w| w[k].to_f64());
-                        // SAFETY: see above.
-                        smooth_dm += wk * (m - unsafe { x.x(base + k * stride) }).to_f64();
-                    }
-                }
-                (m, sum)
-            };
+            }
             let ln_s = sum.ln();
             let (mut nll, mut smooth) = (0.0f64, 0.0f64);
             let mut w_t = 0.0f64;
@@ -299,9 +277,16 @@ pub fn cross_entropy_index<T: Real, I: Index>(
                 let bw = if eps > 0.0 { Some((T::from_f64(b_coef), w_vec)) } else { None };
                 // SAFETY: this chunk owns position p's row; x_t was read above.
                 unsafe {
-                    if fused {
+                    if stride == 1 {
                         let bw = bw.map(|(b, w)| (b, w.as_ptr()));
-                        T::row_scale_minus(x.g_ptr().add(base), c, T::from_f64(a_coef), bw);
+                        T::row_exp_scale(
+                            x.x_ptr().add(base),
+                            x.g_ptr().add(base),
+                            c,
+                            m,
+                            T::from_f64(a_coef),
+                            bw,
+                        );
                     } else {
                         write_grad(x, base, stride, c, m, T::from_f64(a_coef), bw);
                     }

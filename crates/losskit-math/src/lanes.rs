@@ -309,86 +309,54 @@ pub fn sum_exp<const L: usize, const FMA: bool>(x: &[f32], m: f32, next: *const 
     total
 }
 
-/// Writes `g[k] = exp(x[k] - m)` and returns their sum, added in exactly the
-/// order of [`sum_exp`] (so a loss is bit-identical with and without its
-/// gradient); prefetches `next` as [`sum_exp`] does.
+/// `g[k] = a·exp(x[k] - m)`, or with `bw = (b, w)` `a·exp(x[k] - m) - b·w[k]`
+/// (one rounding, by FMA where the path has it): a softmax-gradient row. The
+/// exponentials are recomputed from `x`, which the [`sum_exp`] pass has just
+/// brought into cache, rather than stored and read back: writing them and then
+/// rescaling them costs more memory traffic than a second `exp` costs compute.
+/// The same `exp` as [`sum_exp`], so `g` is consistent with its sum.
 ///
 /// # Safety
-/// `x` valid for `n` reads, `g` for `n` writes; equal or non-overlapping.
+/// `x` valid for `n` reads, `g` for `n` writes, `w` (if given) for `n` reads;
+/// `g` equal to `x` (each element is read before it is written) or disjoint.
 #[inline(always)]
-pub unsafe fn exp_store_sum<const L: usize, const FMA: bool>(
+pub unsafe fn exp_scale<const L: usize, const FMA: bool>(
     x: *const f32,
     g: *mut f32,
     n: usize,
     m: f32,
-    next: *const f32,
-) -> f64 {
-    let mut total = 0.0f64;
-    let mut s = 0;
-    while s < n {
-        let e = (s + BLOCK).min(n);
-        let mut acc = [[0.0f32; L]; 2];
-        let mut k = s;
-        while k + 2 * L <= e {
-            if !next.is_null() {
-                for j in (0..2 * L).step_by(16) {
-                    prefetch(next.wrapping_add(k + j));
-                }
-            }
-            let mut v = [[0.0f32; L]; 2];
-            for j in 0..2 {
-                for i in 0..L {
-                    // SAFETY: k + j·L + i < n.
-                    v[j][i] = exp_neg::<FMA>(unsafe { *x.add(k + j * L + i) } - m);
-                }
-            }
-            for j in 0..2 {
-                for i in 0..L {
-                    acc[j][i] += v[j][i];
-                    // SAFETY: as above; the element was read above.
-                    unsafe { *g.add(k + j * L + i) = v[j][i] };
-                }
-            }
-            k += 2 * L;
-        }
-        while k < e {
-            // SAFETY: k < n.
-            unsafe {
-                let v = exp_neg::<FMA>(*x.add(k) - m);
-                acc[0][0] += v;
-                *g.add(k) = v;
-            }
-            k += 1;
-        }
-        total += hsum(&acc[0]) + hsum(&acc[1]);
-        s = e;
-    }
-    total
-}
-
-/// `g[k] = a * g[k] - b * w[k]` (`b` term only when `w` is given).
-///
-/// # Safety
-/// `g` valid for `n` reads and writes; `w`, if given, for `n` reads.
-#[inline(always)]
-pub unsafe fn scale_minus<const L: usize, const FMA: bool>(
-    g: *mut f32,
-    n: usize,
     a: f32,
     bw: Option<(f32, *const f32)>,
 ) {
-    match bw {
-        None => {
-            for k in 0..n {
-                // SAFETY: k < n.
-                unsafe { *g.add(k) *= a };
+    let mut k = 0;
+    // SAFETY: every index is below n; the contract covers the rest.
+    unsafe {
+        while k + L <= n {
+            let mut v = [0.0f32; L];
+            for i in 0..L {
+                v[i] = exp_neg::<FMA>(*x.add(k + i) - m);
             }
+            match bw {
+                None => {
+                    for i in 0..L {
+                        *g.add(k + i) = a * v[i];
+                    }
+                }
+                Some((b, w)) => {
+                    for i in 0..L {
+                        *g.add(k + i) = fma::<FMA>(a, v[i], -(b * *w.add(k + i)));
+                    }
+                }
+            }
+            k += L;
         }
-        Some((b, w)) => {
-            for k in 0..n {
-                // SAFETY: k < n.
-                unsafe { *g.add(k) = fma::<FMA>(a, *g.add(k), -(b * *w.add(k))) };
-            }
+        while k < n {
+            let v = exp_neg::<FMA>(*x.add(k) - m);
+            *g.add(k) = match bw {
+                None => a * v,
+                Some((b, w)) => fma::<FMA>(a, v, -(b * *w.add(k))),
+            };
+            k += 1;
         }
     }
 }

@@ -56,31 +56,24 @@ pub trait Real:
     fn row_sum_exp(x: &[Self], m: Self, _next: *const Self) -> f64 {
         crate::rows::sum_exp(x, m)
     }
-    /// Writes `g = exp(x - m)` and returns its sum.
+    /// `g = a·exp(x - m)`, minus `b·w` when `bw = (b, w)` is given: a
+    /// softmax-gradient row.
     ///
     /// # Safety
-    /// `x` valid for `n` reads, `g` for `n` writes; equal or disjoint.
-    unsafe fn row_exp_store_sum(x: *const Self, g: *mut Self, n: usize, m: Self, _next: *const Self) -> f64 {
-        let mut s = 0.0;
+    /// `x` valid for `n` reads, `g` for `n` writes (equal to `x` or disjoint),
+    /// `w` for `n` reads.
+    unsafe fn row_exp_scale(
+        x: *const Self,
+        g: *mut Self,
+        n: usize,
+        m: Self,
+        a: Self,
+        bw: Option<(Self, *const Self)>,
+    ) {
         for k in 0..n {
-            // SAFETY: per the contract.
+            // SAFETY: per the contract; x[k] is read before g[k] is written.
             unsafe {
-                let e = (*x.add(k) - m).exp();
-                s += e.to_f64();
-                *g.add(k) = e;
-            }
-        }
-        s
-    }
-    /// `g = a·g - b·w` (the `b` term only when given).
-    ///
-    /// # Safety
-    /// `g` valid for `n` reads and writes, `w` for `n` reads.
-    unsafe fn row_scale_minus(g: *mut Self, n: usize, a: Self, bw: Option<(Self, *const Self)>) {
-        for k in 0..n {
-            // SAFETY: per the contract.
-            unsafe {
-                let v = a * *g.add(k);
+                let v = a * (*x.add(k) - m).exp();
                 *g.add(k) = match bw {
                     None => v,
                     Some((b, w)) => v - b * *w.add(k),
@@ -179,14 +172,16 @@ impl_real!(
         (crate::simd::kernels().sum_exp)(x, m, next)
     },
     #[inline]
-    unsafe fn row_exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32, next: *const f32) -> f64 {
+    unsafe fn row_exp_scale(
+        x: *const f32,
+        g: *mut f32,
+        n: usize,
+        m: f32,
+        a: f32,
+        bw: Option<(f32, *const f32)>,
+    ) {
         // SAFETY: forwarded contract.
-        unsafe { (crate::simd::kernels().exp_store_sum)(x, g, n, m, next) }
-    },
-    #[inline]
-    unsafe fn row_scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
-        // SAFETY: forwarded contract.
-        unsafe { (crate::simd::kernels().scale_minus)(g, n, a, bw) }
+        unsafe { (crate::simd::kernels().exp_scale)(x, g, n, m, a, bw) }
     },
     #[inline]
     unsafe fn small_stats(

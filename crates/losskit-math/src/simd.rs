@@ -46,8 +46,7 @@ pub struct Kernels {
     pub isa: Isa,
     pub max: fn(&[f32]) -> f32,
     pub sum_exp: fn(&[f32], f32, *const f32) -> f64,
-    pub exp_store_sum: unsafe fn(*const f32, *mut f32, usize, f32, *const f32) -> f64,
-    pub scale_minus: unsafe fn(*mut f32, usize, f32, Option<(f32, *const f32)>),
+    pub exp_scale: unsafe fn(*const f32, *mut f32, usize, f32, f32, Option<(f32, *const f32)>),
     /// Indexed by `[out given][grad given]`.
     pub elementwise: [[unsafe fn(Loss, *const f32, *const f32, usize, *mut f32, *mut f32, f32) -> f64; 2]; 2],
     pub small_stats: unsafe fn(*const f32, usize, usize, *mut f32, *mut f32, *mut f32, *mut f32),
@@ -70,12 +69,8 @@ macro_rules! isa_kernels {
             $(#[target_feature(enable = $feat)])?
             unsafe fn sum_exp_t(x: &[f32], m: f32, next: *const f32) -> f64 { lanes::sum_exp::<L, F>(x, m, next) }
             $(#[target_feature(enable = $feat)])?
-            pub unsafe fn exp_store_sum(x: *const f32, g: *mut f32, n: usize, m: f32, next: *const f32) -> f64 {
-                lanes::exp_store_sum::<L, F>(x, g, n, m, next)
-            }
-            $(#[target_feature(enable = $feat)])?
-            pub unsafe fn scale_minus(g: *mut f32, n: usize, a: f32, bw: Option<(f32, *const f32)>) {
-                lanes::scale_minus::<L, F>(g, n, a, bw)
+            pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw: Option<(f32, *const f32)>) {
+                lanes::exp_scale::<L, F>(x, g, n, m, a, bw)
             }
             $(#[target_feature(enable = $feat)])?
             pub unsafe fn ew<const O: bool, const G: bool>(
@@ -131,8 +126,7 @@ macro_rules! isa_kernels {
                 isa: $isa,
                 max,
                 sum_exp,
-                exp_store_sum,
-                scale_minus,
+                exp_scale,
                 elementwise: [[ew::<false, false>, ew::<false, true>], [ew::<true, false>, ew::<true, true>]],
                 small_stats,
                 small_grad,

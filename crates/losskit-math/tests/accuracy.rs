@@ -183,18 +183,28 @@ fn kernels_agree_with_portable() {
             close((k.sum_exp)(&x, m, std::ptr::null()), (p.sum_exp)(&x, m, x.as_ptr()), 1e-6),
             "sum_exp [{name}]"
         );
-        let mut g1 = vec![0.0; n];
-        let mut g2 = vec![0.0; n];
-        // SAFETY: buffers of length n.
-        let (s1, s2) = unsafe {
-            (
-                (k.exp_store_sum)(x.as_ptr(), g1.as_mut_ptr(), n, m, std::ptr::null()),
-                (p.exp_store_sum)(x.as_ptr(), g2.as_mut_ptr(), n, m, x.as_ptr()),
-            )
-        };
-        assert!(close(s1, s2, 1e-6), "exp_store_sum [{name}]");
-        for i in 0..n {
-            assert!(close(f64::from(g1[i]), f64::from(g2[i]), 3e-7), "exp_store_sum[{i}] [{name}]");
+        // Gradient rows, with and without the label-smoothing term, and in place.
+        let w = data(n, 3);
+        for bw in [None, Some((0.25f32, w.as_ptr()))] {
+            let mut g1 = vec![0.0; n];
+            let mut g2 = vec![0.0; n];
+            let mut g3 = x.clone();
+            // SAFETY: buffers of length n; g3 is the input itself, as the contract allows.
+            unsafe {
+                (k.exp_scale)(x.as_ptr(), g1.as_mut_ptr(), n, m, 0.5, bw);
+                (p.exp_scale)(x.as_ptr(), g2.as_mut_ptr(), n, m, 0.5, bw);
+                (k.exp_scale)(g3.as_ptr(), g3.as_mut_ptr(), n, m, 0.5, bw);
+            }
+            for i in 0..n {
+                let at = format!("exp_scale[{i}] (smoothing {}) [{name}]", bw.is_some());
+                // Errors relative to the terms' size (a·e - b·w may cancel).
+                let ae = 0.5 * f64::from(x[i] - m).exp(); // x - m rounds in f32, as in PyTorch
+                let bwi = bw.map_or(0.0, |(b, _)| f64::from(b * w[i]));
+                let tol = 1e-6 * (ae + bwi.abs()) + 1e-30;
+                assert!((f64::from(g1[i]) - (ae - bwi)).abs() <= tol, "{at}: {} vs {}", g1[i], ae - bwi);
+                assert!((f64::from(g1[i]) - f64::from(g2[i])).abs() <= tol, "{at}: vs portable");
+                assert_eq!(g1[i].to_bits(), g3[i].to_bits(), "{at}: in place");
+            }
         }
         // Short-row tiles: every row count and a few row lengths (the AVX-512
         // path transposes with gathers, the others with scalar moves).
