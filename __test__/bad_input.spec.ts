@@ -1521,13 +1521,13 @@ interface Case {
 type Finding = 'async-overlap' | 'detached' | 'entropy-alloc'
 const FINDINGS: Record<Finding, string> = {
   'async-overlap':
-    "BUG losskit/async: out/gradOut overlapping an input (rejected by the sync API) are accepted, and the result is copied over the caller's input/target/weight/gradOutput",
-  detached: 'BUG? a bare detached typed array is taken for an empty array (no error, or an error about another argument)',
+    "regression (was a bug): losskit/async refuses an out/gradOut that overlaps an input, as the sync API does, instead of copying its result over the caller's input/target/weight/gradOutput",
+  detached: 'regression (was a bug): a bare detached typed array gets the SPEC error, not taken for an empty array',
   'entropy-alloc':
-    "BUG entropy: an empty reduced dim with huge other dims throws V8's code-less RangeError 'Invalid typed array length' (the output is allocated before validation)",
+    "regression (was a bug): entropy with an empty reduced dim and huge other dims gets the SPEC error, not V8's code-less RangeError 'Invalid typed array length' (the output was allocated before validation)",
 }
 
-/** Which known finding a row belongs to (derived from the row's label). */
+/** Which past finding (now a regression test) a row belongs to (derived from the row's label). */
 function findingOf(label: string, group: string): Case['finding'] {
   if (/^(out|gradOut) (overlapping|===|a float view over)/.test(label)) return { async: 'async-overlap' }
   if (label === 'input a bare detached array') return { sync: 'detached', async: 'detached' }
@@ -1790,7 +1790,8 @@ for (const [group, all] of groups) {
   }
 }
 
-// the rows of the known findings, each finding in one test per mode (these fail until fixed)
+// the rows of past findings, each finding in one test per mode: the bugs they found are fixed,
+// and these tests keep them fixed
 for (const [finding, title] of Object.entries(FINDINGS) as [Finding, string][]) {
   const syncRows = cases.filter((c) => c.finding?.sync === finding)
   const asyncRows = cases.filter((c) => c.finding?.async === finding && c.asyncName !== undefined)

@@ -83,7 +83,10 @@ pub fn nll_loss<T: Real, I: Index>(
         // target entries.
         let g = SendPtr(x.g_ptr());
         par::fill_zero(g, dims.numel());
-        map_chunks(dims.positions(), c, |s, e| {
+        // One scattered write per position costs about a cache line of
+        // streaming work (16 floats), not a row: a (256, 1000) batch stays on
+        // the calling thread instead of waking the pool for 256 writes.
+        map_chunks(dims.positions(), 16, |s, e| {
             for p in s..e {
                 if let Some(t) = target_of(p) {
                     let (n, j) = (p / d, p % d);
