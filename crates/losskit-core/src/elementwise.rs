@@ -240,6 +240,19 @@ pub fn binary_cross_entropy<T: Real>(
     let c = common(shape, x, target, reduction, gout, out, false)?;
     // SAFETY: nothing has been written yet, so the whole input is readable.
     let xs = unsafe { std::slice::from_raw_parts(x.x_ptr(), x.len()) };
+    let writes = x.has_grad() || (reduction == Reduction::None && c.out.is_some());
+    if !writes && weight.is_none() {
+        // Nothing will be written: one pass, whose kernel gives a NaN loss for
+        // an input or target out of range; only then is the bad element found.
+        if let Some(v) = c.run_fused(Loss::Bce, x, target) {
+            if v.is_nan() {
+                check_unit(xs, target)?;
+            }
+            return Ok(v);
+        }
+    }
+    // Outputs will be written: the whole range is checked first, so that an
+    // error leaves every buffer as it was.
     check_unit(xs, target)?;
     if weight.is_none() {
         if let Some(v) = c.run_fused(Loss::Bce, x, target) {

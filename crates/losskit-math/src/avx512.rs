@@ -22,11 +22,11 @@
 
 use core::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_castps_si512, _mm512_cmp_ps_mask, _mm512_div_ps, _mm512_fmadd_ps,
-    _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_i32gather_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps,
-    _mm512_mullo_epi32, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
-    _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5,
-    _MM_MANT_SIGN_SRC,
+    _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_blend_ps,
+    _mm512_mask_i32gather_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps,
+    _mm512_max_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_permutexvar_ps, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps,
+    _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC,
 };
 use std::sync::OnceLock;
 
@@ -126,16 +126,24 @@ unsafe fn ln_1m16(x: __m512, tab: Regs) -> __m512 {
     _mm512_fmadd_ps(c, _mm512_sub_ps(_mm512_set1_ps(2.0), u), ln16(u, tab))
 }
 
-/// BCE's loss and gradient over 16 lanes, `x, t ∈ [0, 1]` (checked before).
+/// BCE's loss and gradient over 16 lanes. A lane whose `x` or `t` is outside
+/// `[0, 1]` or NaN gets a NaN loss (as the portable kernel does), so that a
+/// forward pass can check the range as it goes.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn bce16(x: __m512, t: __m512, tab: Regs) -> (__m512, __m512) {
     let one = _mm512_set1_ps(1.0);
+    let zero = _mm512_setzero_ps();
     let clamp = _mm512_set1_ps(-100.0);
     let lx = _mm512_max_ps(ln16(x, tab), clamp);
     let l1x = _mm512_max_ps(ln_1m16(x, tab), clamp);
     // (t - 1)·l1x - t·lx, rounded as the portable kernel rounds it.
     let l = _mm512_sub_ps(_mm512_mul_ps(_mm512_sub_ps(t, one), l1x), _mm512_mul_ps(t, lx));
+    let valid = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero)
+        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, one)
+        & _mm512_cmp_ps_mask::<_CMP_GE_OQ>(t, zero)
+        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(t, one);
+    let l = _mm512_mask_blend_ps(valid, _mm512_set1_ps(f32::NAN), l);
     let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(one, x), x), _mm512_set1_ps(BCE_EPS));
     (l, _mm512_div_ps(_mm512_sub_ps(x, t), d))
 }
@@ -156,7 +164,7 @@ unsafe fn hsum(v: __m512) -> f64 {
 /// # Safety
 /// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
 /// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an
-/// input; every `x` and `t` in `[0, 1]`.
+/// input. Out-of-range inputs give NaN losses and unspecified gradients.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
     x: *const f32,

@@ -373,6 +373,7 @@ pub enum Loss {
     /// `exp(t)·(t - x)`; gradient `-exp(t)`.
     KlLogTarget,
     /// `(t-1)·max(ln(1-x), -100) - t·max(ln x, -100)`; gradient `(x-t)/max(x(1-x), ε)`.
+    /// NaN loss where `x` or `t` is outside `[0, 1]` or NaN.
     Bce,
     /// `(1-t)·x + m + ln(e^-m + e^(-x-m))`, `m = max(-x, 0)`; gradient `σ(x) - t`.
     BceLogits,
@@ -407,12 +408,17 @@ fn pointwise<const FMA: bool, const K: u8>(x: f32, t: f32) -> (f32, f32) {
             (et * (t - x), -et)
         }
         Loss::Bce => {
-            // x ∈ [0, 1] (checked before the kernel runs): no special cases.
+            // The logarithms have no special cases: they are right for x ∈ [0, 1].
+            // An x or t outside [0, 1] (or NaN) gives a NaN loss, so that a
+            // forward pass can check the range as it goes.
             let lx = ln_unit::<FMA>(x);
             let l1x = ln_1m_unit::<FMA>(x);
             let lx = select(lx < -100.0, -100.0, lx);
             let l1x = select(l1x < -100.0, -100.0, l1x);
             let l = (t - 1.0) * l1x - t * lx;
+            #[allow(clippy::manual_range_contains)] // `&`, not `&&`: no branches in the lane loop
+            let valid = (x >= 0.0) & (x <= 1.0) & (t >= 0.0) & (t <= 1.0);
+            let l = select(valid, l, f32::NAN);
             let d = (1.0 - x) * x;
             let d = select(d < BCE_EPS, BCE_EPS, d);
             (l, (x - t) / d)

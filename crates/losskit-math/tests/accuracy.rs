@@ -408,3 +408,58 @@ fn avx512_table_logs_within_2_ulp() {
     unsafe { avx512::ln_1m_unit(&[1.0], &mut y) };
     assert!(y[0] < -100.0 && y[0].is_finite(), "ln(1 - 1) = {}", y[0]);
 }
+
+#[test]
+fn bce_kernel_marks_out_of_range_inputs_nan() {
+    // The forward pass of BCE checks the range inside its kernel: any x or t
+    // outside [0, 1], or NaN, must make the sum NaN on every path, wherever it
+    // sits (full vectors and the tail); in-range inputs, ends included, must not.
+    let n = 1000; // a tail on every lane count
+    let ok_x: Vec<f32> = data(n, 5);
+    let ok_t: Vec<f32> = data(n, 6);
+    for (isa, k) in paths() {
+        let name = isa.name();
+        let f = k.elementwise[0][0];
+        let mut x = ok_x.clone();
+        let mut t = ok_t.clone();
+        x[0] = 0.0;
+        x[1] = 1.0;
+        t[2] = 0.0;
+        t[3] = 1.0;
+        x[4] = -0.0;
+        // SAFETY: buffers of length n; no outputs.
+        let s = unsafe {
+            f(Loss::Bce, x.as_ptr(), t.as_ptr(), n, std::ptr::null_mut(), std::ptr::null_mut(), 1.0)
+        };
+        assert!(s.is_finite(), "in-range inputs [{name}]: {s}");
+        for at in [0usize, 7, 16, 500, 998, 999] {
+            for bad in [-1e-30f32, 1.000_000_1, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 2.0] {
+                for in_target in [false, true] {
+                    let (mut x, mut t) = (ok_x.clone(), ok_t.clone());
+                    if in_target {
+                        t[at] = bad;
+                    } else {
+                        x[at] = bad;
+                    }
+                    // SAFETY: as above.
+                    let s = unsafe {
+                        f(
+                            Loss::Bce,
+                            x.as_ptr(),
+                            t.as_ptr(),
+                            n,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            1.0,
+                        )
+                    };
+                    assert!(
+                        s.is_nan(),
+                        "{} [{at}] = {bad} [{name}]: sum {s}",
+                        if in_target { "t" } else { "x" }
+                    );
+                }
+            }
+        }
+    }
+}
