@@ -123,7 +123,7 @@ fn scale_for<T: Real>(reduction: Reduction, gout: &GradOutput<'_, T>, denom: f64
 
 /// Writes `g_k = a * exp(x_k - m) - b * w_k` (the `b` term only when `bw` is
 /// given) for the classes of one position at stride `stride` (contiguous rows
-/// take the fused path instead).
+/// use the type's `row_exp_scale` kernel instead).
 ///
 /// # Safety
 /// As [`row_stats`], a gradient buffer exists, and this chunk owns the row.

@@ -13,9 +13,10 @@
 //! and stalls on store forwarding.
 //!
 //! `ln x = e·ln 2 + ln c_j + ln(1 + r)` with `m = x·2^-e ∈ [0.75, 1.5)`, `j` the
-//! top four mantissa bits of `m`, `1/c_j` an `f32` near the reciprocal of the
-//! centre of `m`'s sixteenth, `r = m·(1/c_j) - 1` (one rounding, by FMA) and
-//! `ln c_j = -ln(1/c_j)` in two parts. The two tables nearest 1 have
+//! top four mantissa bits of `m` (sixteenths of `[1, 1.5)`, thirty-seconds of
+//! `[0.75, 1)`), `1/c_j` an `f32` near the reciprocal of the centre of `m`'s
+//! sub-interval, `r = m·(1/c_j) - 1` (one rounding, by FMA) and
+//! `ln c_j = -ln(1/c_j)` in two parts. The two table entries next to 1 have
 //! `1/c_j = 1`, so `r = m - 1` exactly there and `ln 1 = 0`. `|r| < 1/16`.
 
 #![allow(unsafe_op_in_unsafe_fn, clippy::missing_safety_doc)]
@@ -26,7 +27,7 @@ use core::arch::x86_64::{
     _mm512_mask_i32gather_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps,
     _mm512_max_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_permutexvar_ps, _mm512_set1_epi32,
     _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_ps,
-    _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC,
+    _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
 };
 use std::sync::OnceLock;
 
@@ -87,11 +88,11 @@ unsafe fn regs() -> Regs {
 }
 
 /// `ln x` for `x ∈ [0, +inf)` finite (BCE's validated inputs): within 2 ULP
-/// for `x > 0` (tested); about −111 (finite, below BCE's −100 clamp) for `x = 0`.
+/// for `x > 0` (tested); about −111 (finite, below BCE's −100 clamp) for `x = ±0`.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn ln16(x: __m512, tab: Regs) -> __m512 {
-    let m = _mm512_getmant_ps::<_MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_SRC>(x);
+    let m = _mm512_getmant_ps::<_MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO>(x);
     // getexp(0) = -inf would meet +inf in e·LN2_LO; -160 keeps ln 0 finite
     // (about -111, below BCE's clamp) and leaves every subnormal's exponent.
     let e = _mm512_max_ps(_mm512_getexp_ps(x), _mm512_set1_ps(-160.0));
@@ -159,7 +160,8 @@ unsafe fn hsum(v: __m512) -> f64 {
 
 /// [`crate::lanes::elementwise`] for BCE: the same contract and the same
 /// block-wise summation (per-lane `f32` sums over [`BLOCK`] elements, added
-/// into `f64`).
+/// into `f64`), except that a block's last few elements keep their own lanes
+/// (the generic kernel adds them into lane 0).
 ///
 /// # Safety
 /// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
@@ -219,6 +221,7 @@ pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn ln_unit(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "ln_unit: x and out differ in length");
     let tab = regs();
     for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
         #[allow(clippy::cast_possible_truncation)]
@@ -234,6 +237,7 @@ pub unsafe fn ln_unit(x: &[f32], out: &mut [f32]) {
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn ln_1m_unit(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "ln_1m_unit: x and out differ in length");
     let tab = regs();
     for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
         #[allow(clippy::cast_possible_truncation)]

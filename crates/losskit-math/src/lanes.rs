@@ -539,8 +539,8 @@ pub const SMALL_C: usize = 32;
 /// batch is a few vector operations.
 ///
 /// # Safety
-/// `x` valid for `rows * c` reads; `e` for `SMALL_C * TILE` writes; `m`, `s`,
-/// `ln_s` for `TILE` writes.
+/// `rows ≤ TILE`, `1 ≤ c ≤ SMALL_C`; `x` valid for `rows * c` reads; `e` for
+/// `SMALL_C * TILE` writes; `m`, `s`, `ln_s` for `TILE` writes.
 #[inline(always)]
 pub unsafe fn small_stats<const FMA: bool>(
     x: *const f32,
@@ -551,6 +551,7 @@ pub unsafe fn small_stats<const FMA: bool>(
     s: *mut f32,
     ln_s: *mut f32,
 ) {
+    debug_assert!(rows <= TILE && c <= SMALL_C, "small_stats: tile of {rows} x {c}");
     // SAFETY: per the contract.
     unsafe {
         // Transpose into `e` (column k of the tile at e[k * TILE..]); lanes past
