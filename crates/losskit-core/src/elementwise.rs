@@ -323,11 +323,9 @@ pub fn sigmoid<T: Real>(x: &[T], out: &mut [T]) -> Result<()> {
     check_len("out", out.len(), x.len())?;
     let op = SendPtr(out.as_mut_ptr());
     map_chunks(x.len(), 1, |s, e| {
-        for i in s..e {
-            let v = x[i].to_f64();
-            // SAFETY: i < out.len(); chunks are disjoint.
-            unsafe { *op.ptr().add(i) = T::from_f64(1.0 / (1.0 + (-v).exp())) };
-        }
+        // SAFETY: s..e < out.len(); chunks are disjoint.
+        let o = unsafe { std::slice::from_raw_parts_mut(op.ptr().add(s), e - s) };
+        T::sigmoid_slice(&x[s..e], o);
     });
     Ok(())
 }

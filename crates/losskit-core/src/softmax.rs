@@ -5,6 +5,7 @@ use crate::elementwise::fmt_num;
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::Real;
+use losskit_math::lanes::{SMALL_C, TILE};
 
 /// `(outer, C, inner)`: the reduced dimension has length `c` and stride `inner`.
 #[derive(Clone, Copy, Debug)]
@@ -66,13 +67,39 @@ fn map_lines<T: Real>(x: &[T], a: Axis, out: &mut [T], log: bool) -> Result<()> 
     check_len("input", x.len(), a.numel())?;
     check_len("out", out.len(), a.numel())?;
     let op = SendPtr(out.as_mut_ptr());
+    if T::HAS_FUSED && a.inner == 1 && (1..=SMALL_C).contains(&a.c) {
+        short_rows(x, a.c, op, log);
+        return Ok(());
+    }
     map_chunks(a.lines(), a.c, |s, e| {
         for l in s..e {
             let base = a.base(l);
+            // Contiguous lines: the next one is prefetched while this one is
+            // computed from cache.
+            let next = if a.inner == 1 && l + 1 < e {
+                x.as_ptr().wrapping_add(base + a.c)
+            } else {
+                std::ptr::null()
+            };
             // SAFETY: base + (c-1)·inner < numel = x.len() (checked above).
-            let (m, sum) = unsafe { row_stats(x.as_ptr(), base, a.inner, a.c, std::ptr::null()) };
+            let (m, sum) = unsafe { row_stats(x.as_ptr(), base, a.inner, a.c, next) };
             let ln_s = T::from_f64(sum.ln());
             let inv = T::from_f64(1.0 / sum);
+            if a.inner == 1 {
+                // SAFETY: base..base + c < numel = out.len(); lines of different
+                // chunks are disjoint, and `out` is not `x` (different borrows).
+                unsafe {
+                    if log {
+                        let o = std::slice::from_raw_parts_mut(op.ptr().add(base), a.c);
+                        for (o, &v) in o.iter_mut().zip(&x[base..base + a.c]) {
+                            *o = (v - m) - ln_s;
+                        }
+                    } else {
+                        T::row_exp_scale(x.as_ptr().add(base), op.ptr().add(base), a.c, m, inv, None);
+                    }
+                }
+                continue;
+            }
             for k in 0..a.c {
                 let i = base + k * a.inner;
                 let v = x[i] - m;
@@ -83,6 +110,53 @@ fn map_lines<T: Real>(x: &[T], a: Axis, out: &mut [T], log: bool) -> Result<()> 
         }
     });
     Ok(())
+}
+
+/// [`map_lines`] for contiguous rows of `c ≤ SMALL_C`: tiles of [`TILE`] rows,
+/// one row per SIMD lane (see [`losskit_math::lanes::small_stats`]), as the
+/// cross entropy of short rows does.
+fn short_rows<T: Real>(x: &[T], c: usize, op: SendPtr<T>, log: bool) {
+    map_chunks(x.len() / c, c, |s, e| {
+        // Written by small_stats before it is read (c · TILE entries).
+        let mut ev = [std::mem::MaybeUninit::<T>::uninit(); SMALL_C * TILE];
+        let ev_ptr = ev.as_mut_ptr().cast::<T>();
+        let (mut m, mut sum, mut ln_s, mut inv) =
+            ([T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE], [T::ZERO; TILE]);
+        let mut tile = s;
+        while tile < e {
+            let rows = (e - tile).min(TILE);
+            let base = tile * c;
+            // SAFETY: rows tile..tile + rows are within x (and out, of the same
+            // length) and owned by this chunk; `out` is not `x`.
+            unsafe {
+                T::small_stats(
+                    x.as_ptr().add(base),
+                    rows,
+                    c,
+                    ev_ptr,
+                    m.as_mut_ptr(),
+                    sum.as_mut_ptr(),
+                    ln_s.as_mut_ptr(),
+                );
+                if log {
+                    let o = std::slice::from_raw_parts_mut(op.ptr().add(base), rows * c);
+                    for (r, (o, xr)) in
+                        o.chunks_exact_mut(c).zip(x[base..base + rows * c].chunks_exact(c)).enumerate()
+                    {
+                        for (o, &v) in o.iter_mut().zip(xr) {
+                            *o = (v - m[r]) - ln_s[r];
+                        }
+                    }
+                } else {
+                    for r in 0..rows {
+                        inv[r] = T::from_f64(1.0 / sum[r].to_f64());
+                    }
+                    T::small_grad(op.ptr().add(base), rows, c, ev_ptr, inv.as_ptr());
+                }
+            }
+            tile += rows;
+        }
+    });
 }
 
 /// `torch.log_softmax(x, dim)`: `(x - max) - ln(sum(exp(x - max)))`.

@@ -75,6 +75,16 @@ pub fn exp<const FMA: bool>(x: f32) -> f32 {
     select(x.is_nan(), x, v)
 }
 
+/// `torch.sigmoid` in float32: `e/(1 + e)` for `x < 0` and `1/(1 + e)`
+/// otherwise, with `e = exp(-|x|)` (the full-range [`exp`], so results down to
+/// the subnormals are kept): one division, no overflow, within 3 ULP (tested).
+/// `σ(±inf) = 1 or 0`, NaN propagates.
+#[inline(always)]
+pub fn sigmoid<const FMA: bool>(x: f32) -> f32 {
+    let e = exp::<FMA>(-x.abs());
+    select(x < 0.0, e, 1.0) / (1.0 + e)
+}
+
 /// The shared core of [`exp`] and [`exp_neg`]: `x = k·ln2 + r` with
 /// `|r| ≤ ln2/2` (Cody–Waite, two-part ln2; `k` read off the shifted float's
 /// low mantissa bits, no float→int conversion), and `y = e^r` by Horner's rule

@@ -103,6 +103,14 @@ pub trait Real:
     /// As [`crate::lanes::small_grad`].
     unsafe fn small_grad(_g: *mut Self, _rows: usize, _c: usize, _e: *const Self, _a: *const Self) {}
 
+    /// `torch.sigmoid` over a slice (`out.len() == x.len()`): in `f64`, then
+    /// rounded, unless the type has a SIMD kernel.
+    fn sigmoid_slice(x: &[Self], out: &mut [Self]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = Self::from_f64(1.0 / (1.0 + (-v.to_f64()).exp()));
+        }
+    }
+
     /// The fused elementwise loss kernel, where one exists for this type
     /// (see [`crate::lanes::elementwise`]); `None` means "use the generic path".
     ///
@@ -182,6 +190,10 @@ impl_real!(
     ) {
         // SAFETY: forwarded contract.
         unsafe { (crate::simd::kernels().exp_scale)(x, g, n, m, a, bw) }
+    },
+    #[inline]
+    fn sigmoid_slice(x: &[f32], out: &mut [f32]) {
+        (crate::simd::kernels().sigmoid)(x, out);
     },
     #[inline]
     unsafe fn small_stats(

@@ -54,6 +54,7 @@ pub struct Kernels {
     pub exp: fn(&[f32], &mut [f32]),
     pub ln: fn(&[f32], &mut [f32]),
     pub ln_1p: fn(&[f32], &mut [f32]),
+    pub sigmoid: fn(&[f32], &mut [f32]),
 }
 
 macro_rules! isa_kernels {
@@ -97,6 +98,8 @@ macro_rules! isa_kernels {
             unsafe fn ln_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::ln::<F>(v) } }
             $(#[target_feature(enable = $feat)])?
             unsafe fn ln_1p_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::ln_1p::<F>(v) } }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn sigmoid_t(x: &[f32], out: &mut [f32]) { for (o, &v) in out.iter_mut().zip(x) { *o = lanes::sigmoid::<F>(v) } }
 
             // The safe wrappers below are only reachable through `kernels()` /
             // `kernels_for()`, which hand out this table only after checking that
@@ -121,6 +124,10 @@ macro_rules! isa_kernels {
                 // SAFETY: as above.
                 unsafe { ln_1p_t(x, o) }
             }
+            fn sigmoid(x: &[f32], o: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { sigmoid_t(x, o) }
+            }
 
             pub const KERNELS: Kernels = Kernels {
                 isa: $isa,
@@ -133,6 +140,7 @@ macro_rules! isa_kernels {
                 exp,
                 ln,
                 ln_1p,
+                sigmoid,
             };
         }
     };

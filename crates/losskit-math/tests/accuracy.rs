@@ -527,3 +527,19 @@ fn bce_kernel_marks_out_of_range_inputs_nan() {
         }
     }
 }
+
+#[test]
+fn sigmoid_within_3_ulp_everywhere() {
+    // Every 97th float of both signs, infinities and the ends of the range.
+    let mut xs = sweep(0, f32::MAX.to_bits(), 97, false);
+    xs.extend(sweep(1, f32::MAX.to_bits(), 97, true));
+    xs.extend([f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, -87.0, -88.7, -103.0, -104.0, 16.7, 17.0]);
+    for (isa, k) in paths() {
+        let (e, at) = worst("sigmoid", isa, &xs, k.sigmoid, |x| 1.0 / (1.0 + (-x).exp()));
+        println!("sigmoid [{}]: max error {e:.3} ULP at x = {at:e}", isa.name());
+        assert!(e <= 3.0, "sigmoid [{}]: {e} ULP at {at:e}", isa.name());
+        let mut y = [0.0f32; 1];
+        (k.sigmoid)(&[f32::NAN], &mut y);
+        assert!(y[0].is_nan(), "sigmoid(NaN) [{}]", isa.name());
+    }
+}
