@@ -688,3 +688,35 @@ test('identical bits across thread counts for random large shapes (property)', (
   setNumThreads(before)
   t.pass()
 })
+
+test('a NaN input gives NaN results whatever its payload bits (float32 data from files, wasm or GPUs can carry any)', (t) => {
+  // PyTorch propagates every NaN; so must the kernels, on each path: short rows (tiles),
+  // long rows, and the elementwise losses' and helpers' vector bodies and tails.
+  const payloads = [0x7fc00000, 0xffc00000, 0x7fc00001, 0x7fc0ffff, 0x7f800001, 0xffffffff]
+  const fails: string[] = []
+  for (const bits of payloads) {
+    for (const [n, c, at] of [
+      [3, 10, 14],
+      [2, 100, 37],
+      [1, 1000, 999],
+    ]) {
+      const x = Float32Array.from({ length: n * c }, (_, i) => Math.sin(i))
+      new DataView(x.buffer).setUint32(4 * at, bits, true)
+      const row = Math.floor(at / c)
+      const tgt = Int32Array.from({ length: n }, (_, i) => (i * 7 + 1) % c)
+      const tag = `0x${bits.toString(16)} at ${at} of (${n}, ${c})`
+      const ce = crossEntropyWithGrad({ data: x, shape: [n, c] }, tgt, { reduction: 'none' }) as Any
+      if (!Number.isNaN(ce.loss.data[row])) fails.push(`crossEntropy loss[${row}], ${tag}: ${ce.loss.data[row]}`)
+      if (!Number.isNaN(ce.grad.data[at])) fails.push(`crossEntropy grad[${at}], ${tag}: ${ce.grad.data[at]}`)
+      const sm = softmax({ data: x, shape: [n, c] }) as Any
+      if (!Number.isNaN(sm.data[at])) fails.push(`softmax[${at}], ${tag}: ${sm.data[at]}`)
+      const sg = sigmoid(x) as Any
+      if (!Number.isNaN((sg.data ?? sg)[at])) fails.push(`sigmoid[${at}], ${tag}`)
+      const t01 = Float32Array.from({ length: n * c }, (_, i) => (i % 3) / 2)
+      const bl = binaryCrossEntropyWithLogitsWithGrad(x, t01, { reduction: 'none' }) as Any
+      if (!Number.isNaN(bl.loss.data[at]) || !Number.isNaN(bl.grad.data[at]))
+        fails.push(`binaryCrossEntropyWithLogits at ${at}, ${tag}: ${bl.loss.data[at]}, ${bl.grad.data[at]}`)
+    }
+  }
+  t.deepEqual(fails, [])
+})

@@ -108,25 +108,26 @@ fn exp_reduced<const FMA: bool>(x: f32) -> (i32, f32) {
 }
 
 /// Below this, `exp_neg` flushes to zero (`e^x` < 1.9e-38 ≈ 2^-125.4): above it,
-/// `k ≥ -125`, so adding `k` to the exponent field of `y ∈ [0.7, 1.5]` always
-/// gives a normal number.
+/// `k ≥ -125`, so `2^k` and `y·2^k` for `y ∈ [0.7, 1.5]` are normal numbers.
 pub const EXP_NEG_LO: f32 = -86.9;
 
 /// `e^x` for `x ≤ 0` (the shifted logits `x - max` of a softmax, or `-|x|`):
 /// [`exp`] without the overflow handling and the two-step scaling, and with
 /// results below about 1.9e-38 flushed to zero. Other results are within 2 ULP;
 /// a flushed result is off by less than 1.9e-38 absolutely, which no sum or
-/// gradient built from it can show at float32 tolerance. NaN propagates,
-/// `exp_neg(-inf) = 0`. Not for `x > 0`.
+/// gradient built from it can show at float32 tolerance. NaN propagates (any
+/// payload), `exp_neg(-inf) = 0`. Not for `x > 0`.
 #[inline(always)]
 pub fn exp_neg<const FMA: bool>(x: f32) -> f32 {
     // No input clamp: wherever x < EXP_NEG_LO (−inf included) the garbage the
-    // reduction produces is replaced by 0 at the end; NaN propagates through r.
+    // reduction produces is replaced by 0 at the end.
     let (k, y) = exp_reduced::<FMA>(x);
-    // 2^k applied by adding k to the exponent field: y ∈ [0.7, 1.5] and the
-    // result is normal for every x that is not flushed.
+    // 2^k applied as an exact power-of-two factor: wherever x is not flushed,
+    // k ∈ [-125, 0], so 2^k and y·2^k (y ∈ [0.7, 1.5]) are normal. A factor,
+    // not an add to y's exponent field: a NaN's payload bits reach k, and the
+    // add could turn the NaN into a number; NaN·2^k stays NaN.
     #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-    let v = f32::from_bits((y.to_bits() as i32 + (k << 23)) as u32);
+    let v = y * f32::from_bits(((k + 127) as u32) << 23);
     select(x < EXP_NEG_LO, 0.0, v)
 }
 

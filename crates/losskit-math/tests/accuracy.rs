@@ -543,3 +543,54 @@ fn sigmoid_within_3_ulp_everywhere() {
         assert!(y[0].is_nan(), "sigmoid(NaN) [{}]", isa.name());
     }
 }
+
+#[test]
+fn nan_payloads_stay_nan() {
+    // A NaN is a NaN whatever its payload bits (data from files, wasm or GPU
+    // code can carry any): the exp kernels must not turn one into a number.
+    use losskit_math::lanes::exp_neg;
+    let nans: Vec<f32> =
+        [0x7fc0_0001u32, 0x7fc0_ffff, 0x7f80_0001, 0xffff_ffff, 0xffc0_0001, 0x7fff_ffff, 0x7fc0_0000]
+            .iter()
+            .map(|&b| f32::from_bits(b))
+            .collect();
+    for &v in &nans {
+        assert!(exp_neg::<true>(v).is_nan() && exp_neg::<false>(v).is_nan(), "exp_neg({:#x})", v.to_bits());
+    }
+    for (isa, k) in paths() {
+        let name = isa.name();
+        for &v in &nans {
+            for (n, at) in [(100usize, 37usize), (10, 3), (1, 0)] {
+                let mut x: Vec<f32> = data(n, 9).iter().map(|u| 4.0 * u - 2.0).collect();
+                x[at] = v;
+                let m = 2.0;
+                let s = (k.sum_exp)(&x, m, std::ptr::null());
+                assert!(s.is_nan(), "sum_exp with {:#x} at {at} of {n} [{name}]: {s}", v.to_bits());
+                let mut g = vec![0.0f32; n];
+                // SAFETY: buffers of length n.
+                unsafe { (k.exp_scale)(x.as_ptr(), g.as_mut_ptr(), n, m, 0.5, None) };
+                assert!(g[at].is_nan(), "exp_scale with {:#x} at {at} of {n} [{name}]", v.to_bits());
+                let mut y = vec![0.0f32; n];
+                (k.sigmoid)(&x, &mut y);
+                assert!(y[at].is_nan(), "sigmoid with {:#x} [{name}]", v.to_bits());
+                if n <= 32 {
+                    let (mut e, mut mm, mut ss, mut l) =
+                        (vec![0.0f32; 32 * 16], [0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+                    // SAFETY: one row of n ≤ 32 values; outputs as the contract asks.
+                    unsafe {
+                        (k.small_stats)(
+                            x.as_ptr(),
+                            1,
+                            n,
+                            e.as_mut_ptr(),
+                            mm.as_mut_ptr(),
+                            ss.as_mut_ptr(),
+                            l.as_mut_ptr(),
+                        );
+                    }
+                    assert!(ss[0].is_nan(), "small_stats with {:#x} at {at} of {n} [{name}]", v.to_bits());
+                }
+            }
+        }
+    }
+}
