@@ -68,9 +68,15 @@ macro_rules! isa_kernels {
             $(#[target_feature(enable = $feat)])?
             unsafe fn max_t(x: &[f32]) -> f32 { lanes::max::<L>(x) }
             $(#[target_feature(enable = $feat)])?
-            unsafe fn sum_exp_t(x: &[f32], m: f32, next: *const f32) -> f64 { lanes::sum_exp::<L, F>(x, m, next) }
+            unsafe fn sum_exp_t(x: &[f32], m: f32, next: *const f32) -> f64 {
+                $(return crate::$hand::sum_exp(x, m, next);)?
+                #[allow(unreachable_code)]
+                lanes::sum_exp::<L, F>(x, m, next)
+            }
             $(#[target_feature(enable = $feat)])?
             pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw: Option<(f32, *const f32)>) {
+                $(return crate::$hand::exp_scale(x, g, n, m, a, bw);)?
+                #[allow(unreachable_code)]
                 lanes::exp_scale::<L, F>(x, g, n, m, a, bw)
             }
             $(#[target_feature(enable = $feat)])?

@@ -594,3 +594,42 @@ fn nan_payloads_stay_nan() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_table_exp_within_2_ulp() {
+    use losskit_math::avx512;
+    use losskit_math::lanes::EXP_NEG_LO;
+    if !avx512_here("avx512 table exp") {
+        return;
+    }
+    // SAFETY: AVX-512F checked above.
+    let f: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::exp_neg(x, o) };
+    // Every float of [EXP_NEG_LO, 0] with a step of 3, both ends included.
+    let lo = (-EXP_NEG_LO).to_bits();
+    // The sweep runs over |x|; this negates it on the way in.
+    let g: fn(&[f32], &mut [f32]) = |x, o| {
+        let neg: Vec<f32> = x.iter().map(|v| -v).collect();
+        // SAFETY: AVX-512F checked above.
+        unsafe { avx512::exp_neg(&neg, o) };
+    };
+    let mut e = worst_swept(0, lo, 3, g, |x| (-x).exp());
+    let ends = worst(
+        "exp (avx512 table)",
+        Isa::Avx512,
+        &[-0.0, 0.0, EXP_NEG_LO, -1e-30, -1e-7, -0.5, -1.0],
+        f,
+        f64::exp,
+    );
+    if ends.0 > e.0 {
+        e = ends;
+    }
+    println!("exp x<=0 (avx512 table): max error {:.3} ULP at x = -{:e}", e.0, e.1);
+    assert!(e.0 <= MAX_ULP, "exp (avx512 table): {} ULP at -{:e}", e.0, e.1);
+    // Flushed below the threshold, exactly as the generic exp_neg.
+    let below: Vec<f32> =
+        (1..=4096u32).map(|i| -f32::from_bits(lo + i)).chain([-100.0, -1e30, f32::NEG_INFINITY]).collect();
+    let mut out = vec![1.0f32; below.len()];
+    f(&below, &mut out);
+    assert!(out.iter().all(|&v| v == 0.0 && v.is_sign_positive()), "flush below EXP_NEG_LO");
+}
