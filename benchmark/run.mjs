@@ -693,6 +693,18 @@ async function main() {
     process.exit(2)
   }
   console.log(`\nbenchmarking ${workloads.length} workloads × ${impls.length} implementations (median of repeated runs)`)
+  // Warm-up, untimed: the first measured calls of a run (JIT tiers, the thread
+  // pool, the CPU clock) would otherwise land on whichever row comes first.
+  if (lk) {
+    const w0 = workloads[0]
+    const d0 = dataFor(w0)
+    for (const th of THREADS) {
+      lk.setNumThreads(th)
+      const f = lkCall(w0, d0, w0.grad ? gradOutFor(w0) : undefined)
+      const until = performance.now() + 300
+      while (performance.now() < until) f()
+    }
+  }
   const results = new Map(workloads.map((w) => [w.id, {}]))
   for (const w of workloads) {
     const d = dataFor(w)
