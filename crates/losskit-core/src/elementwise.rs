@@ -73,15 +73,21 @@ impl<T: Real> Common<'_, T> {
     }
     /// The fused SIMD kernel, when the type has one and the call needs no
     /// broadcast operand or per-element upstream gradient.
+    /// The gradient's scale when it is the same for every element (no
+    /// per-element upstream gradient).
+    fn uniform_scale(&self) -> Option<f64> {
+        match (self.reduction, &self.gout) {
+            (_, GradOutput::PerElement(_)) => None,
+            (Reduction::Mean | Reduction::BatchMean, g) => Some(g.at(0) / self.denom),
+            (_, g) => Some(g.at(0)),
+        }
+    }
+
     fn run_fused(&self, loss: Loss, x: &InputGrad<'_, T>, target: &[T]) -> Option<f64> {
         if !T::HAS_FUSED {
             return None;
         }
-        let scale = match (self.reduction, &self.gout) {
-            (_, GradOutput::PerElement(_)) => return None,
-            (Reduction::Mean | Reduction::BatchMean, g) => g.at(0) / self.denom,
-            (_, g) => g.at(0),
-        };
+        let scale = self.uniform_scale()?;
         let out = self.out;
         let parts = map_chunks(self.numel, 1, |s, e| {
             // SAFETY: s..e is within every buffer (lengths checked); chunks are
@@ -241,6 +247,39 @@ pub fn binary_cross_entropy<T: Real>(
     // SAFETY: nothing has been written yet, so the whole input is readable.
     let xs = unsafe { std::slice::from_raw_parts(x.x_ptr(), x.len()) };
     let writes = x.has_grad() || (reduction == Reduction::None && c.out.is_some());
+    if let (Some(split), None, Some(scale), false) =
+        (T::bce_split(), weight, c.uniform_scale(), reduction == Reduction::None && c.out.is_some())
+    {
+        // The loss as B - A, each pass with one logarithm (see
+        // losskit_math::avx512::bce_split). With a gradient: first the range
+        // check while summing A (nothing written), then the gradient and B.
+        #[allow(clippy::cast_possible_truncation)]
+        let scale = scale as f32;
+        let sums = |which: usize, g: bool| {
+            let parts = map_chunks(c.numel, 1, |s, e| {
+                let gp = if g { x.g_ptr().wrapping_add(s) } else { std::ptr::null_mut() };
+                // SAFETY: s..e is within both inputs (lengths checked) and the
+                // gradient; chunks are disjoint; the grad pass runs only after the
+                // check pass found every value in range.
+                unsafe { split[which](x.x_ptr().add(s), target.as_ptr().add(s), e - s, gp, scale) }
+            });
+            parts.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1))
+        };
+        let (a, b) = if x.has_grad() {
+            let (a, _) = sums(1, false);
+            if a.is_nan() {
+                check_unit(xs, target)?;
+            }
+            (a, sums(2, true).1)
+        } else {
+            let (a, b) = sums(0, false);
+            if a.is_nan() {
+                check_unit(xs, target)?;
+            }
+            (a, b)
+        };
+        return Ok(reduction.apply(b - a, c.denom));
+    }
     if !writes && weight.is_none() {
         // Nothing will be written: one pass, whose kernel gives a NaN loss for
         // an input or target out of range; only then is the bad element found.

@@ -357,6 +357,82 @@ pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
     total
 }
 
+/// What a [`bce_split`] pass computes.
+pub mod pass {
+    /// Both sums, nothing written (a forward pass).
+    pub const BOTH: u8 = 0;
+    /// The range check and `A` (the first pass of a forward + grad).
+    pub const CHECK: u8 = 1;
+    /// The gradient and `B` (the second pass, after the check).
+    pub const GRAD: u8 = 2;
+}
+
+/// BCE's loss as two sums, `A = Σ t·max(ln x, −100)` and
+/// `B = Σ (t − 1)·max(ln(1 − x), −100)` (the loss sum is `B − A`), each kept
+/// in per-lane `f32` sums over [`BLOCK`] elements added into `f64`, so that
+/// every pass gives the same `A` and `B`. A forward + grad then takes two
+/// passes that each need one logarithm, and each is about as long as its
+/// memory traffic: the first checks the range while it sums `A` (nothing is
+/// written, so an error leaves every buffer as it was), the second writes the
+/// gradient (`scale·(x − t)/max(x(1 − x), ε)`) while it sums `B`. `A` is NaN
+/// when an `x` or `t` is outside `[0, 1]` or NaN (passes [`pass::BOTH`] and
+/// [`pass::CHECK`]).
+///
+/// # Safety
+/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; for [`pass::GRAD`],
+/// `grad` valid for `n` writes (it may equal `x`, nothing else may overlap) and
+/// every `x`, `t` in `[0, 1]`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn bce_split<const PASS: u8>(
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    grad: *mut f32,
+    scale: f32,
+) -> (f64, f64) {
+    let tab = regs();
+    let one = _mm512_set1_ps(1.0);
+    let zero = _mm512_setzero_ps();
+    let clamp = _mm512_set1_ps(-100.0);
+    let sv = _mm512_set1_ps(scale);
+    let (mut ta, mut tb) = (0.0f64, 0.0f64);
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let (mut aa, mut ab) = (zero, zero);
+        let mut k = s;
+        while k < e {
+            #[allow(clippy::cast_possible_truncation)]
+            let mask: u16 = if e - k >= 16 { u16::MAX } else { ((1u32 << (e - k)) - 1) as u16 };
+            let xv = _mm512_maskz_loadu_ps(mask, x.add(k));
+            let tv = _mm512_maskz_loadu_ps(mask, t.add(k));
+            if PASS != pass::GRAD {
+                let a = _mm512_mul_ps(tv, _mm512_max_ps(ln16(xv, tab), clamp));
+                let valid = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(xv, zero)
+                    & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(xv, one)
+                    & _mm512_cmp_ps_mask::<_CMP_GE_OQ>(tv, zero)
+                    & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(tv, one);
+                let a = _mm512_mask_blend_ps(valid, _mm512_set1_ps(f32::NAN), a);
+                aa = _mm512_add_ps(aa, _mm512_maskz_mov_ps(mask, a));
+            }
+            if PASS != pass::CHECK {
+                let b = _mm512_mul_ps(_mm512_sub_ps(tv, one), _mm512_max_ps(ln_1m16(xv, tab), clamp));
+                ab = _mm512_add_ps(ab, _mm512_maskz_mov_ps(mask, b));
+            }
+            if PASS == pass::GRAD {
+                let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(one, xv), xv), _mm512_set1_ps(BCE_EPS));
+                let g = _mm512_div_ps(_mm512_sub_ps(xv, tv), d);
+                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
+            }
+            k += 16;
+        }
+        ta += hsum(aa);
+        tb += hsum(ab);
+        s = e;
+    }
+    (ta, tb)
+}
+
 /// [`ln16`] over a slice (for the accuracy tests). The CPU must have AVX-512F.
 ///
 /// # Safety

@@ -111,6 +111,13 @@ pub trait Real:
         }
     }
 
+    /// BCE as two sums in passes (`[both, check, grad]`, see
+    /// [`crate::avx512::bce_split`]), where the type and path have it.
+    #[allow(clippy::type_complexity)]
+    fn bce_split() -> Option<[unsafe fn(*const Self, *const Self, usize, *mut Self, f32) -> (f64, f64); 3]> {
+        None
+    }
+
     /// The fused elementwise loss kernel, where one exists for this type
     /// (see [`crate::lanes::elementwise`]); `None` means "use the generic path".
     ///
@@ -190,6 +197,10 @@ impl_real!(
     ) {
         // SAFETY: forwarded contract.
         unsafe { (crate::simd::kernels().exp_scale)(x, g, n, m, a, bw) }
+    },
+    #[inline]
+    fn bce_split() -> Option<[crate::simd::BceSplit; 3]> {
+        crate::simd::kernels().bce_split
     },
     #[inline]
     fn sigmoid_slice(x: &[f32], out: &mut [f32]) {

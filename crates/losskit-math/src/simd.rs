@@ -55,6 +55,21 @@ pub struct Kernels {
     pub ln: fn(&[f32], &mut [f32]),
     pub ln_1p: fn(&[f32], &mut [f32]),
     pub sigmoid: fn(&[f32], &mut [f32]),
+    /// BCE's loss as two sums, in passes (see [`crate::avx512::bce_split`]):
+    /// `[both, check, grad]`, where the path has it.
+    pub bce_split: Option<[BceSplit; 3]>,
+}
+
+/// One pass of a split BCE kernel: `(x, t, n, grad, scale) -> (A, B)`.
+pub type BceSplit = unsafe fn(*const f32, *const f32, usize, *mut f32, f32) -> (f64, f64);
+
+macro_rules! bce_split_of {
+    () => {
+        None
+    };
+    ($hand:ident) => {
+        Some([crate::$hand::bce_split::<0>, crate::$hand::bce_split::<1>, crate::$hand::bce_split::<2>])
+    };
 }
 
 macro_rules! isa_kernels {
@@ -147,6 +162,7 @@ macro_rules! isa_kernels {
                 ln,
                 ln_1p,
                 sigmoid,
+                bce_split: bce_split_of!($($hand)?),
             };
         }
     };

@@ -633,3 +633,65 @@ fn avx512_table_exp_within_2_ulp() {
     f(&below, &mut out);
     assert!(out.iter().all(|&v| v == 0.0 && v.is_sign_positive()), "flush below EXP_NEG_LO");
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_bce_split_agrees_with_the_fused_kernel() {
+    use losskit_math::avx512::{bce_split, pass};
+    if !avx512_here("avx512 bce_split") {
+        return;
+    }
+    let k = kernels_for(Isa::Avx512).unwrap();
+    for n in [1usize, 15, 16, 17, 511, 512, 513, 3001] {
+        let x: Vec<f32> = data(n, 11).iter().map(|v| 0.001 + 0.998 * v).collect();
+        let mut t = data(n, 12);
+        t[0] = 1.0; // and exact 0/1 ends
+        let (mut g_split, mut g_fused) = (vec![0.0f32; n], vec![0.0f32; n]);
+        // SAFETY: AVX-512F checked above; buffers of length n; inputs in [0, 1].
+        let (both, check, grad, fused) = unsafe {
+            (
+                bce_split::<{ pass::BOTH }>(x.as_ptr(), t.as_ptr(), n, std::ptr::null_mut(), 0.0),
+                bce_split::<{ pass::CHECK }>(x.as_ptr(), t.as_ptr(), n, std::ptr::null_mut(), 0.0),
+                bce_split::<{ pass::GRAD }>(x.as_ptr(), t.as_ptr(), n, g_split.as_mut_ptr(), 0.25),
+                (k.elementwise[0][1])(
+                    Loss::Bce,
+                    x.as_ptr(),
+                    t.as_ptr(),
+                    n,
+                    std::ptr::null_mut(),
+                    g_fused.as_mut_ptr(),
+                    0.25,
+                ),
+            )
+        };
+        // Every pass sums A and B the same way: a forward and a forward + grad give the same loss.
+        assert_eq!(both.0.to_bits(), check.0.to_bits(), "A, n = {n}");
+        assert_eq!(both.1.to_bits(), grad.1.to_bits(), "B, n = {n}");
+        assert!(
+            close(both.1 - both.0, fused, 1e-6),
+            "B - A = {} vs the fused sum {fused}, n = {n}",
+            both.1 - both.0
+        );
+        for i in 0..n {
+            assert_eq!(g_split[i].to_bits(), g_fused[i].to_bits(), "grad[{i}], n = {n}");
+        }
+        // Out of range anywhere: A is NaN in the passes that check.
+        for at in [0, n / 2, n - 1] {
+            for bad in [-1e-30f32, 1.000_000_1, f32::NAN, f32::from_bits(0x7fc0_0001)] {
+                let mut xb = x.clone();
+                xb[at] = bad;
+                let mut tb = t.clone();
+                tb[n - 1 - at] = bad;
+                // SAFETY: as above; nothing is written by these passes.
+                let (a1, a2, a3) = unsafe {
+                    (
+                        bce_split::<{ pass::CHECK }>(xb.as_ptr(), t.as_ptr(), n, std::ptr::null_mut(), 0.0).0,
+                        bce_split::<{ pass::CHECK }>(x.as_ptr(), tb.as_ptr(), n, std::ptr::null_mut(), 0.0).0,
+                        bce_split::<{ pass::BOTH }>(xb.as_ptr(), t.as_ptr(), n, std::ptr::null_mut(), 0.0).0,
+                    )
+                };
+                assert!(a1.is_nan() && a2.is_nan() && a3.is_nan(), "{bad} at {at} of {n}: {a1} {a2} {a3}");
+            }
+        }
+    }
+}
