@@ -31,10 +31,10 @@ use core::arch::x86_64::{
     _mm512_div_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps,
     _mm512_mask_add_ps, _mm512_mask_blend_ps, _mm512_mask_i32gather_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_mullo_epi32,
-    _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
-    _mm512_slli_epi32, _mm512_srai_epi32, _mm512_srli_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
-    _mm512_sub_ps, _mm_prefetch, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_HINT_T1, _MM_MANT_NORM_P75_1P5,
-    _MM_MANT_SIGN_ZERO,
+    _mm512_or_si512, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
+    _mm512_setzero_ps, _mm512_slli_epi32, _mm512_srai_epi32, _mm512_srli_epi32, _mm512_storeu_ps,
+    _mm512_sub_epi32, _mm512_sub_ps, _mm_prefetch, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_HINT_T1,
+    _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
 };
 use std::sync::OnceLock;
 
@@ -350,6 +350,77 @@ pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
             if GRAD {
                 _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
             }
+        }
+        total += hsum(acc);
+        s = e;
+    }
+    total
+}
+
+/// BCE-with-logits' loss and gradient over 16 lanes, as the generic
+/// `pointwise` form (`(1 - t)·x + m + ln(1 + e^-|x|)`, `m = max(-x, 0)`,
+/// gradient `σ(x) - t`), with the table exponential and logarithm.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn bce_logits16(x: __m512, t: __m512, tab: Regs, exp2: __m512) -> (__m512, __m512) {
+    let one = _mm512_set1_ps(1.0);
+    let zero = _mm512_setzero_ps();
+    // -|x| (the sign bit set; NaN stays NaN), and max(-x, 0) (0 for NaN, as the generic select).
+    #[allow(clippy::cast_possible_wrap)]
+    let ax = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(x),
+        _mm512_set1_epi32(0x8000_0000_u32 as i32),
+    ));
+    let m = _mm512_max_ps(_mm512_sub_ps(zero, x), zero);
+    let e = exp_neg16(ax, exp2);
+    let s = _mm512_add_ps(one, e);
+    let l = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(one, t), x), m), ln16(s, tab));
+    let neg = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, zero);
+    let sig = _mm512_div_ps(_mm512_mask_blend_ps(neg, one, e), s);
+    (l, _mm512_sub_ps(sig, t))
+}
+
+/// [`crate::lanes::elementwise`] for BCE-with-logits: the same contract and
+/// block-wise summation as [`bce`].
+///
+/// # Safety
+/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
+/// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an input.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn bce_logits<const OUT: bool, const GRAD: bool>(
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    scale: f32,
+) -> f64 {
+    let tab = regs();
+    let exp2 = exp2_table();
+    let sv = _mm512_set1_ps(scale);
+    let mut total = 0.0f64;
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let mut acc = _mm512_setzero_ps();
+        let mut k = s;
+        while k < e {
+            #[allow(clippy::cast_possible_truncation)]
+            let mask: u16 = if e - k >= 16 { u16::MAX } else { ((1u32 << (e - k)) - 1) as u16 };
+            let (l, g) = bce_logits16(
+                _mm512_maskz_loadu_ps(mask, x.add(k)),
+                _mm512_maskz_loadu_ps(mask, t.add(k)),
+                tab,
+                exp2,
+            );
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, l));
+            if OUT {
+                _mm512_mask_storeu_ps(out.add(k), mask, l);
+            }
+            if GRAD {
+                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
+            }
+            k += 16;
         }
         total += hsum(acc);
         s = e;

@@ -100,6 +100,9 @@ macro_rules! isa_kernels {
             ) -> f64 {
                 $(if loss == Loss::Bce {
                     return crate::$hand::bce::<O, G>(x, t, n, out, grad, scale);
+                }
+                if loss == Loss::BceLogits {
+                    return crate::$hand::bce_logits::<O, G>(x, t, n, out, grad, scale);
                 })?
                 lanes::elementwise::<L, F, O, G>(loss, x, t, n, out, grad, scale)
             }
