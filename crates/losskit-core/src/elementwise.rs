@@ -71,8 +71,6 @@ impl<T: Real> Common<'_, T> {
             Reduction::Sum => self.gout.at(0),
         }
     }
-    /// The fused SIMD kernel, when the type has one and the call needs no
-    /// broadcast operand or per-element upstream gradient.
     /// The gradient's scale when it is the same for every element (no
     /// per-element upstream gradient).
     fn uniform_scale(&self) -> Option<f64> {
@@ -83,6 +81,8 @@ impl<T: Real> Common<'_, T> {
         }
     }
 
+    /// The fused SIMD kernel, when the type has one and the call needs no
+    /// broadcast operand or per-element upstream gradient.
     fn run_fused(&self, loss: Loss, x: &InputGrad<'_, T>, target: &[T]) -> Option<f64> {
         if !T::HAS_FUSED {
             return None;

@@ -33,8 +33,8 @@ use core::arch::x86_64::{
     _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_mullo_epi32,
     _mm512_or_si512, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
     _mm512_setzero_ps, _mm512_slli_epi32, _mm512_srai_epi32, _mm512_srli_epi32, _mm512_storeu_ps,
-    _mm512_sub_epi32, _mm512_sub_ps, _mm_prefetch, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_HINT_T1,
-    _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
+    _mm512_sub_epi32, _mm512_sub_ps, _mm512_xor_si512, _mm_prefetch, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
+    _MM_HINT_T1, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
 };
 use std::sync::OnceLock;
 
@@ -264,10 +264,15 @@ pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw
             Some((b, w)) => _mm512_fmadd_ps(
                 av,
                 e,
-                _mm512_sub_ps(
-                    _mm512_setzero_ps(),
-                    _mm512_mul_ps(_mm512_set1_ps(b), _mm512_maskz_loadu_ps(mask, w.add(k))),
-                ),
+                // -(b·w) by flipping the sign bit, as the generic form negates
+                // (0 - b·w would give +0 where it gives -0).
+                _mm512_castsi512_ps(_mm512_xor_si512(
+                    _mm512_castps_si512(_mm512_mul_ps(
+                        _mm512_set1_ps(b),
+                        _mm512_maskz_loadu_ps(mask, w.add(k)),
+                    )),
+                    _mm512_set1_epi32(0x8000_0000_u32 as i32),
+                )),
             ),
         };
         _mm512_mask_storeu_ps(g.add(k), mask, v);

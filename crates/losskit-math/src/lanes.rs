@@ -103,7 +103,9 @@ fn exp_reduced<const FMA: bool>(x: f32) -> (i32, f32) {
     p = fma::<FMA>(p, r, 5.000_000_1e-1);
     p = fma::<FMA>(p, r, 1.0);
     #[allow(clippy::cast_possible_wrap)]
-    let k = shifted.to_bits() as i32 - SHIFTER.to_bits() as i32;
+    // Wrapping: far below the range (flushed or clamped by the callers) the
+    // difference overflows, harmlessly.
+    let k = (shifted.to_bits() as i32).wrapping_sub(SHIFTER.to_bits() as i32);
     (k, fma::<FMA>(p, r, 1.0))
 }
 
