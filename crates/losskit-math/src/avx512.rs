@@ -27,14 +27,14 @@
 #![allow(unsafe_op_in_unsafe_fn, clippy::missing_safety_doc)]
 
 use core::arch::x86_64::{
-    __m512, _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_cmp_ps_mask,
-    _mm512_div_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_getexp_ps, _mm512_getmant_ps, _mm512_loadu_ps,
-    _mm512_mask_add_ps, _mm512_mask_blend_ps, _mm512_mask_i32gather_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_mullo_epi32,
-    _mm512_or_si512, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32,
-    _mm512_setzero_ps, _mm512_slli_epi32, _mm512_srai_epi32, _mm512_srli_epi32, _mm512_storeu_ps,
-    _mm512_sub_epi32, _mm512_sub_ps, _mm512_xor_si512, _mm_prefetch, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
-    _MM_HINT_T1, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
+    __m512, __m512i, __mmask16, _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps,
+    _mm512_cmp_ps_mask, _mm512_div_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_getexp_ps,
+    _mm512_getmant_ps, _mm512_loadu_ps, _mm512_mask_add_ps, _mm512_mask_blend_ps, _mm512_mask_i32gather_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps,
+    _mm512_mullo_epi32, _mm512_or_si512, _mm512_permutexvar_ps, _mm512_set1_epi32, _mm512_set1_ps,
+    _mm512_setr_epi32, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_srai_epi32, _mm512_srli_epi32,
+    _mm512_storeu_ps, _mm512_sub_epi32, _mm512_sub_ps, _mm512_xor_si512, _mm_prefetch, _CMP_GE_OQ,
+    _CMP_LE_OQ, _CMP_LT_OQ, _MM_HINT_T1, _MM_MANT_NORM_P75_1P5, _MM_MANT_SIGN_ZERO,
 };
 use std::sync::OnceLock;
 
@@ -147,19 +147,21 @@ unsafe fn ln_1m16(x: __m512, tab: Regs) -> __m512 {
 #[target_feature(enable = "avx512f")]
 unsafe fn bce16(x: __m512, t: __m512, tab: Regs) -> (__m512, __m512) {
     let one = _mm512_set1_ps(1.0);
-    let zero = _mm512_setzero_ps();
     let clamp = _mm512_set1_ps(-100.0);
     let lx = _mm512_max_ps(ln16(x, tab), clamp);
     let l1x = _mm512_max_ps(ln_1m16(x, tab), clamp);
     // (t - 1)·l1x - t·lx, rounded as the portable kernel rounds it.
     let l = _mm512_sub_ps(_mm512_mul_ps(_mm512_sub_ps(t, one), l1x), _mm512_mul_ps(t, lx));
-    let valid = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero)
-        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, one)
-        & _mm512_cmp_ps_mask::<_CMP_GE_OQ>(t, zero)
-        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(t, one);
-    let l = _mm512_mask_blend_ps(valid, _mm512_set1_ps(f32::NAN), l);
-    let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(one, x), x), _mm512_set1_ps(BCE_EPS));
-    (l, _mm512_div_ps(_mm512_sub_ps(x, t), d))
+    let l = _mm512_mask_blend_ps(in_unit16(x, t), _mm512_set1_ps(f32::NAN), l);
+    (l, bce_grad16(x, t))
+}
+
+/// BCE's gradient before the upstream scale: `(x - t)/max(x(1 - x), ε)`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn bce_grad16(x: __m512, t: __m512) -> __m512 {
+    let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(1.0), x), x), _mm512_set1_ps(BCE_EPS));
+    _mm512_div_ps(_mm512_sub_ps(x, t), d)
 }
 
 /// `16/ln 2`, and `ln 2/16` in two parts (`LN2_HI/16` has few significant bits:
@@ -204,6 +206,90 @@ unsafe fn exp2_table() -> __m512 {
     _mm512_loadu_ps(table().exp2.as_ptr())
 }
 
+/// Adds the 16 lanes into `f64`, in lane order.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn hsum(v: __m512) -> f64 {
+    let mut a = [0.0f32; 16];
+    _mm512_storeu_ps(a.as_mut_ptr(), v);
+    a.iter().map(|&v| f64::from(v)).sum()
+}
+
+/// The lanes of a 16-lane step with `left` elements to go: all, or the first `left`.
+#[inline]
+fn lanes_left(left: usize) -> u16 {
+    #[allow(clippy::cast_possible_truncation)]
+    if left >= 16 {
+        u16::MAX
+    } else {
+        ((1u32 << left) - 1) as u16
+    }
+}
+
+/// The float sign bit in every lane.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn sign_bits() -> __m512i {
+    #[allow(clippy::cast_possible_wrap)]
+    _mm512_set1_epi32(0x8000_0000_u32 as i32)
+}
+
+/// The lanes where both `x` and `t` are in `[0, 1]` (not NaN): BCE's range.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn in_unit16(x: __m512, t: __m512) -> __mmask16 {
+    let (zero, one) = (_mm512_setzero_ps(), _mm512_set1_ps(1.0));
+    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero)
+        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, one)
+        & _mm512_cmp_ps_mask::<_CMP_GE_OQ>(t, zero)
+        & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(t, one)
+}
+
+/// The loop of [`crate::lanes::elementwise`] around a 16-lane loss `f`
+/// (`(x, t) -> (loss, gradient before the scale)`): per block of [`BLOCK`]
+/// elements a per-lane `f32` sum added into `f64`; masked loads and stores for
+/// a block's last few elements, which keep their own lanes (the generic kernel
+/// adds them into lane 0).
+///
+/// # Safety
+/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
+/// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an input.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn elementwise16<const OUT: bool, const GRAD: bool>(
+    x: *const f32,
+    t: *const f32,
+    n: usize,
+    out: *mut f32,
+    grad: *mut f32,
+    scale: f32,
+    f: impl Fn(__m512, __m512) -> (__m512, __m512),
+) -> f64 {
+    let sv = _mm512_set1_ps(scale);
+    let mut total = 0.0f64;
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let mut acc = _mm512_setzero_ps();
+        let mut k = s;
+        while k < e {
+            let mask = lanes_left(e - k);
+            let (l, g) = f(_mm512_maskz_loadu_ps(mask, x.add(k)), _mm512_maskz_loadu_ps(mask, t.add(k)));
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, l));
+            if OUT {
+                _mm512_mask_storeu_ps(out.add(k), mask, l);
+            }
+            if GRAD {
+                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
+            }
+            k += 16;
+        }
+        total += hsum(acc);
+        s = e;
+    }
+    total
+}
+
 /// [`crate::lanes::sum_exp`] with [`exp_neg16`]: `sum(exp(x - m))`, per block
 /// of [`BLOCK`] two 16-lane `f32` sums added into `f64` in lane order; `next`
 /// (if not null) is prefetched, a line per 16 floats consumed.
@@ -233,8 +319,7 @@ pub unsafe fn sum_exp(x: &[f32], m: f32, next: *const f32) -> f64 {
             k += 32;
         }
         while k < e {
-            #[allow(clippy::cast_possible_truncation)]
-            let mask: u16 = if e - k >= 16 { u16::MAX } else { ((1u32 << (e - k)) - 1) as u16 };
+            let mask = lanes_left(e - k);
             let v = exp_neg16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, xp.add(k)), mv), exp2);
             a0 = _mm512_add_ps(a0, _mm512_maskz_mov_ps(mask, v));
             k += 16;
@@ -256,8 +341,7 @@ pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw
     let (mv, av) = (_mm512_set1_ps(m), _mm512_set1_ps(a));
     let mut k = 0;
     while k < n {
-        #[allow(clippy::cast_possible_truncation)]
-        let mask: u16 = if n - k >= 16 { u16::MAX } else { ((1u32 << (n - k)) - 1) as u16 };
+        let mask = lanes_left(n - k);
         let e = exp_neg16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x.add(k)), mv), exp2);
         let v = match bw {
             None => _mm512_mul_ps(av, e),
@@ -271,7 +355,7 @@ pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw
                         _mm512_set1_ps(b),
                         _mm512_maskz_loadu_ps(mask, w.add(k)),
                     )),
-                    _mm512_set1_epi32(0x8000_0000_u32 as i32),
+                    sign_bits(),
                 )),
             ),
         };
@@ -280,40 +364,11 @@ pub unsafe fn exp_scale(x: *const f32, g: *mut f32, n: usize, m: f32, a: f32, bw
     }
 }
 
-/// [`exp_neg16`] over a slice (for the accuracy tests).
+/// [`crate::lanes::elementwise`] for BCE, through [`elementwise16`].
 ///
 /// # Safety
-/// The CPU has AVX-512F.
-#[target_feature(enable = "avx512f")]
-pub unsafe fn exp_neg(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "exp_neg: x and out differ in length");
-    let exp2 = exp2_table();
-    for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
-        #[allow(clippy::cast_possible_truncation)]
-        let mask: u16 = ((1u32 << c.len()) - 1) as u16;
-        let v = exp_neg16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), exp2);
-        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
-    }
-}
-
-/// Adds the 16 lanes into `f64`, in lane order.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn hsum(v: __m512) -> f64 {
-    let mut a = [0.0f32; 16];
-    _mm512_storeu_ps(a.as_mut_ptr(), v);
-    a.iter().map(|&v| f64::from(v)).sum()
-}
-
-/// [`crate::lanes::elementwise`] for BCE: the same contract and the same
-/// block-wise summation (per-lane `f32` sums over [`BLOCK`] elements, added
-/// into `f64`), except that a block's last few elements keep their own lanes
-/// (the generic kernel adds them into lane 0).
-///
-/// # Safety
-/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
-/// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an
-/// input. Out-of-range inputs give NaN losses and unspecified gradients.
+/// As [`elementwise16`]. Out-of-range inputs give NaN losses and unspecified
+/// gradients.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
     x: *const f32,
@@ -324,42 +379,8 @@ pub unsafe fn bce<const OUT: bool, const GRAD: bool>(
     scale: f32,
 ) -> f64 {
     let tab = regs();
-    let sv = _mm512_set1_ps(scale);
-    let mut total = 0.0f64;
-    let mut s = 0;
-    while s < n {
-        let e = (s + BLOCK).min(n);
-        let mut acc = _mm512_setzero_ps();
-        let mut k = s;
-        while k + 16 <= e {
-            let (l, g) = bce16(_mm512_loadu_ps(x.add(k)), _mm512_loadu_ps(t.add(k)), tab);
-            acc = _mm512_add_ps(acc, l);
-            if OUT {
-                _mm512_storeu_ps(out.add(k), l);
-            }
-            if GRAD {
-                _mm512_storeu_ps(grad.add(k), _mm512_mul_ps(g, sv));
-            }
-            k += 16;
-        }
-        if k < e {
-            // The last few: masked loads (zeros past the end), masked stores.
-            #[allow(clippy::cast_possible_truncation)]
-            let mask: u16 = (1u32 << (e - k)) as u16 - 1;
-            let (l, g) =
-                bce16(_mm512_maskz_loadu_ps(mask, x.add(k)), _mm512_maskz_loadu_ps(mask, t.add(k)), tab);
-            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, l));
-            if OUT {
-                _mm512_mask_storeu_ps(out.add(k), mask, l);
-            }
-            if GRAD {
-                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
-            }
-        }
-        total += hsum(acc);
-        s = e;
-    }
-    total
+    // SAFETY: AVX-512F per the contract (the closure runs inside this function).
+    elementwise16::<OUT, GRAD>(x, t, n, out, grad, scale, |x, t| unsafe { bce16(x, t, tab) })
 }
 
 /// BCE-with-logits' loss and gradient over 16 lanes, as the generic
@@ -371,11 +392,7 @@ unsafe fn bce_logits16(x: __m512, t: __m512, tab: Regs, exp2: __m512) -> (__m512
     let one = _mm512_set1_ps(1.0);
     let zero = _mm512_setzero_ps();
     // -|x| (the sign bit set; NaN stays NaN), and max(-x, 0) (0 for NaN, as the generic select).
-    #[allow(clippy::cast_possible_wrap)]
-    let ax = _mm512_castsi512_ps(_mm512_or_si512(
-        _mm512_castps_si512(x),
-        _mm512_set1_epi32(0x8000_0000_u32 as i32),
-    ));
+    let ax = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), sign_bits()));
     let m = _mm512_max_ps(_mm512_sub_ps(zero, x), zero);
     let e = exp_neg16(ax, exp2);
     let s = _mm512_add_ps(one, e);
@@ -385,12 +402,10 @@ unsafe fn bce_logits16(x: __m512, t: __m512, tab: Regs, exp2: __m512) -> (__m512
     (l, _mm512_sub_ps(sig, t))
 }
 
-/// [`crate::lanes::elementwise`] for BCE-with-logits: the same contract and
-/// block-wise summation as [`bce`].
+/// [`crate::lanes::elementwise`] for BCE-with-logits, through [`elementwise16`].
 ///
 /// # Safety
-/// The CPU has AVX-512F; `x`, `t` valid for `n` reads; `out`, `grad` (if `OUT`,
-/// `GRAD`) for `n` writes; `grad` may equal `x`, no other output overlaps an input.
+/// As [`elementwise16`].
 #[target_feature(enable = "avx512f")]
 pub unsafe fn bce_logits<const OUT: bool, const GRAD: bool>(
     x: *const f32,
@@ -400,37 +415,9 @@ pub unsafe fn bce_logits<const OUT: bool, const GRAD: bool>(
     grad: *mut f32,
     scale: f32,
 ) -> f64 {
-    let tab = regs();
-    let exp2 = exp2_table();
-    let sv = _mm512_set1_ps(scale);
-    let mut total = 0.0f64;
-    let mut s = 0;
-    while s < n {
-        let e = (s + BLOCK).min(n);
-        let mut acc = _mm512_setzero_ps();
-        let mut k = s;
-        while k < e {
-            #[allow(clippy::cast_possible_truncation)]
-            let mask: u16 = if e - k >= 16 { u16::MAX } else { ((1u32 << (e - k)) - 1) as u16 };
-            let (l, g) = bce_logits16(
-                _mm512_maskz_loadu_ps(mask, x.add(k)),
-                _mm512_maskz_loadu_ps(mask, t.add(k)),
-                tab,
-                exp2,
-            );
-            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, l));
-            if OUT {
-                _mm512_mask_storeu_ps(out.add(k), mask, l);
-            }
-            if GRAD {
-                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
-            }
-            k += 16;
-        }
-        total += hsum(acc);
-        s = e;
-    }
-    total
+    let (tab, exp2) = (regs(), exp2_table());
+    // SAFETY: AVX-512F per the contract (the closure runs inside this function).
+    elementwise16::<OUT, GRAD>(x, t, n, out, grad, scale, |x, t| unsafe { bce_logits16(x, t, tab, exp2) })
 }
 
 /// What a [`bce_split`] pass computes.
@@ -478,17 +465,12 @@ pub unsafe fn bce_split<const PASS: u8>(
         let (mut aa, mut ab) = (zero, zero);
         let mut k = s;
         while k < e {
-            #[allow(clippy::cast_possible_truncation)]
-            let mask: u16 = if e - k >= 16 { u16::MAX } else { ((1u32 << (e - k)) - 1) as u16 };
+            let mask = lanes_left(e - k);
             let xv = _mm512_maskz_loadu_ps(mask, x.add(k));
             let tv = _mm512_maskz_loadu_ps(mask, t.add(k));
             if PASS != pass::GRAD {
                 let a = _mm512_mul_ps(tv, _mm512_max_ps(ln16(xv, tab), clamp));
-                let valid = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(xv, zero)
-                    & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(xv, one)
-                    & _mm512_cmp_ps_mask::<_CMP_GE_OQ>(tv, zero)
-                    & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(tv, one);
-                let a = _mm512_mask_blend_ps(valid, _mm512_set1_ps(f32::NAN), a);
+                let a = _mm512_mask_blend_ps(in_unit16(xv, tv), _mm512_set1_ps(f32::NAN), a);
                 aa = _mm512_add_ps(aa, _mm512_maskz_mov_ps(mask, a));
             }
             if PASS != pass::CHECK {
@@ -496,9 +478,7 @@ pub unsafe fn bce_split<const PASS: u8>(
                 ab = _mm512_add_ps(ab, _mm512_maskz_mov_ps(mask, b));
             }
             if PASS == pass::GRAD {
-                let d = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(one, xv), xv), _mm512_set1_ps(BCE_EPS));
-                let g = _mm512_div_ps(_mm512_sub_ps(xv, tv), d);
-                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(g, sv));
+                _mm512_mask_storeu_ps(grad.add(k), mask, _mm512_mul_ps(bce_grad16(xv, tv), sv));
             }
             k += 16;
         }
@@ -509,35 +489,34 @@ pub unsafe fn bce_split<const PASS: u8>(
     (ta, tb)
 }
 
-/// [`ln16`] over a slice (for the accuracy tests). The CPU must have AVX-512F.
-///
-/// # Safety
-/// The CPU has AVX-512F.
-#[target_feature(enable = "avx512f")]
-pub unsafe fn ln_unit(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "ln_unit: x and out differ in length");
-    let tab = regs();
-    for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
-        #[allow(clippy::cast_possible_truncation)]
-        let mask: u16 = ((1u32 << c.len()) - 1) as u16;
-        let v = ln16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), tab);
-        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
-    }
+/// A 16-lane function of this module, for [`apply`].
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// [`ln16`].
+    Ln,
+    /// [`ln_1m16`].
+    Ln1m,
+    /// [`exp_neg16`].
+    ExpNeg,
 }
 
-/// [`ln_1m16`] over a slice (for the accuracy tests).
+/// `op` over a slice (for the accuracy tests).
 ///
 /// # Safety
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn ln_1m_unit(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "ln_1m_unit: x and out differ in length");
-    let tab = regs();
+pub unsafe fn apply(op: Op, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "apply {op:?}: x and out differ in length");
+    let (tab, exp2) = (regs(), exp2_table());
     for (o, c) in out.chunks_mut(16).zip(x.chunks(16)) {
-        #[allow(clippy::cast_possible_truncation)]
-        let mask: u16 = ((1u32 << c.len()) - 1) as u16;
-        let v = ln_1m16(_mm512_maskz_loadu_ps(mask, c.as_ptr()), tab);
-        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, v);
+        let mask = lanes_left(c.len());
+        let v = _mm512_maskz_loadu_ps(mask, c.as_ptr());
+        let y = match op {
+            Op::Ln => ln16(v, tab),
+            Op::Ln1m => ln_1m16(v, tab),
+            Op::ExpNeg => exp_neg16(v, exp2),
+        };
+        _mm512_mask_storeu_ps(o.as_mut_ptr(), mask, y);
     }
 }
 

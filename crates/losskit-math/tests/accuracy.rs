@@ -438,9 +438,9 @@ fn avx512_table_logs_within_2_ulp() {
         return;
     }
     // SAFETY: AVX-512F checked above.
-    let ln: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::ln_unit(x, o) };
+    let ln: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::apply(avx512::Op::Ln, x, o) };
     // SAFETY: as above.
-    let ln_1m: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::ln_1m_unit(x, o) };
+    let ln_1m: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::apply(avx512::Op::Ln1m, x, o) };
     // Every 5th float of (0, 1] (BCE's domain, subnormals included), every 97th
     // above it up to the largest finite, and a few exact points.
     let mut e = worst_swept(1, 1f32.to_bits(), 5, ln, f64::ln);
@@ -604,14 +604,14 @@ fn avx512_table_exp_within_2_ulp() {
         return;
     }
     // SAFETY: AVX-512F checked above.
-    let f: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::exp_neg(x, o) };
+    let f: fn(&[f32], &mut [f32]) = |x, o| unsafe { avx512::apply(avx512::Op::ExpNeg, x, o) };
     // Every float of [EXP_NEG_LO, 0] with a step of 3, both ends included.
     let lo = (-EXP_NEG_LO).to_bits();
     // The sweep runs over |x|; this negates it on the way in.
     let g: fn(&[f32], &mut [f32]) = |x, o| {
         let neg: Vec<f32> = x.iter().map(|v| -v).collect();
         // SAFETY: AVX-512F checked above.
-        unsafe { avx512::exp_neg(&neg, o) };
+        unsafe { avx512::apply(avx512::Op::ExpNeg, &neg, o) };
     };
     let mut e = worst_swept(0, lo, 3, g, |x| (-x).exp());
     let ends = worst(
