@@ -561,15 +561,6 @@ async function runStaged(
   return finish(v, out, grad)
 }
 
-/** Runs a sync native call, giving its errors the public function's name. */
-function syncCall(fn: string, f: () => number): number {
-  try {
-    return f()
-  } catch (e) {
-    throw renamed(e, fn)
-  }
-}
-
 /**
  * Native errors name the native entry (e.g. `crossEntropy`); calls through a
  * module method or another public name get that name instead.
@@ -727,7 +718,7 @@ function classLoss(
       [3, 'options.gradOutput'],
     ]
     const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result =>
-      classResult(v, none, batched, lossShape, out, withGrad, grad, s)
+      lossResult(v, none, batched, lossShape, out, withGrad, grad, s)
     return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, 4, 5, o, finish)
   }
   let v: number
@@ -736,7 +727,7 @@ function classLoss(
   } catch (e) {
     throw renamed(e, fn)
   }
-  return classResult(v, none, batched, lossShape, out, withGrad, grad, s)
+  return lossResult(v, none, batched, lossShape, out, withGrad, grad, s)
 }
 
 const EMPTY_SHAPE: readonly number[] = Object.freeze([])
@@ -746,8 +737,8 @@ function lossShapeOf(s: readonly number[]): readonly number[] {
   return s.length > 1 ? [s[0], ...s.slice(2)] : EMPTY_SHAPE
 }
 
-/** The result of a class loss: the loss (number or tensor) and, with a gradient, `{ loss, grad }`. */
-function classResult(
+/** The result of a loss call: the loss (number or tensor) and, with a gradient, `{ loss, grad }`. */
+function lossResult(
   v: number,
   none: boolean,
   batched: boolean,
@@ -887,55 +878,52 @@ function elemLoss(
   let ga: FloatArray | undefined
   let grad: FloatArray | undefined
   if (withGrad) {
-    ;[gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, s)
+    if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, s)
     grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
   }
-  const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result => {
-    const loss: number | Tensor = none ? (s.length === 0 ? (out as FloatArray)[0] : { data: out as FloatArray, shape: s }) : v
-    return withGrad ? { loss, grad: { data: grad as FloatArray, shape: s } } : loss
-  }
-  let args: unknown[]
-  let name: NativeAsync
-  if (which === Elem.Kl) {
-    const logTarget = boolOpt(fn, 'logTarget', o.logTarget, false)
-    if (mode === SYNC)
-      return finish(
-        syncCall(fn, () => native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad)),
-        out,
-        grad,
-      )
-    args = [x.data, t.data, s, logTarget, reduction, gs, ga, out, grad]
-    name = 'klDivAsync'
-  } else {
-    const w = operand(fn, 'weight', o.weight, x.data)
-    const ws = w?.shape as number[] | undefined
-    if (which === Elem.Bce) {
-      if (mode === SYNC)
-        return finish(native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad), out, grad)
+  const batched = s.length !== 0
+  const logTarget = which === Elem.Kl ? boolOpt(fn, 'logTarget', o.logTarget, false) : false
+  const w = which === Elem.Kl ? undefined : operand(fn, 'weight', o.weight, x.data)
+  const pw = which === Elem.BceLogits ? operand(fn, 'posWeight', o.posWeight, x.data) : undefined
+  const ws = w?.shape as number[] | undefined
+  const pws = pw?.shape as number[] | undefined
+  if (mode === ASYNC) {
+    let args: unknown[]
+    let name: NativeAsync
+    if (which === Elem.Kl) {
+      args = [x.data, t.data, s, logTarget, reduction, gs, ga, out, grad]
+      name = 'klDivAsync'
+    } else if (which === Elem.Bce) {
       args = [x.data, t.data, s, w?.data, ws, reduction, gs, ga, out, grad]
       name = 'binaryCrossEntropyAsync'
     } else {
-      const pw = operand(fn, 'posWeight', o.posWeight, x.data)
-      const pws = pw?.shape as number[] | undefined
-      if (mode === SYNC) {
-        const v = syncCall(fn, () =>
-          native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad),
-        )
-        return finish(v, out, grad)
-      }
       args = [x.data, t.data, s, w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad]
       name = 'binaryCrossEntropyWithLogitsAsync'
     }
+    const k = args.length
+    const ins: [number, string][] = [
+      [0, 'input'],
+      [1, 'target'],
+      [k - 3, 'options.gradOutput'],
+    ]
+    if (which !== Elem.Kl) ins.push([3, 'options.weight'])
+    if (which === Elem.BceLogits) ins.push([5, 'options.posWeight'])
+    const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result =>
+      lossResult(v, none, batched, s, out, withGrad, grad, s)
+    return runAsync(fn, name, args, ins, k - 2, k - 1, o, finish)
   }
-  const k = args.length
-  const ins: [number, string][] = [
-    [0, 'input'],
-    [1, 'target'],
-    [k - 3, 'options.gradOutput'],
-  ]
-  if (which !== Elem.Kl) ins.push([3, 'options.weight'])
-  if (which === Elem.BceLogits) ins.push([5, 'options.posWeight'])
-  return runAsync(fn, name, args, ins, k - 2, k - 1, o, finish)
+  let v: number
+  try {
+    v =
+      which === Elem.Kl
+        ? native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad)
+        : which === Elem.Bce
+          ? native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad)
+          : native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad)
+  } catch (e) {
+    throw renamed(e, fn)
+  }
+  return lossResult(v, none, batched, s, out, withGrad, grad, s)
 }
 
 /**

@@ -1574,7 +1574,7 @@ for (const d of LOSSES) {
           label: mu.label,
           arg: [mu.arg],
           expect: mu.expect,
-          fnNames: module ? [called, d.Module, grad ? `${d.name}WithGrad` : d.name] : [called],
+          fnNames: module ? [called, d.Module] : [called],
           make,
           asyncName: module ? undefined : variant === 'fn' ? d.name : `${d.name}WithGrad`,
           ctorMustThrow: module && mu.ctor === true,
