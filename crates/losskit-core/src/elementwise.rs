@@ -246,10 +246,16 @@ pub fn binary_cross_entropy<T: Real>(
     let c = common(shape, x, target, reduction, gout, out, false)?;
     // SAFETY: nothing has been written yet, so the whole input is readable.
     let xs = unsafe { std::slice::from_raw_parts(x.x_ptr(), x.len()) };
-    let writes = x.has_grad() || (reduction == Reduction::None && c.out.is_some());
-    if let (Some(split), None, Some(scale), false) =
-        (T::bce_split(), weight, c.uniform_scale(), reduction == Reduction::None && c.out.is_some())
-    {
+    let out_none = reduction == Reduction::None && c.out.is_some();
+    // A kernel that checks the range as it goes makes its sum NaN on a bad
+    // input or target; only then is the element found, for the error.
+    let checked = |v: f64| -> Result<f64> {
+        if v.is_nan() {
+            check_unit(xs, target)?;
+        }
+        Ok(v)
+    };
+    if let (Some(split), None, Some(scale), false) = (T::bce_split(), weight, c.uniform_scale(), out_none) {
         // The loss as B - A, each pass with one logarithm (see
         // losskit_math::avx512::bce_split). With a gradient: first the range
         // check while summing A (nothing written), then the gradient and B.
@@ -266,28 +272,18 @@ pub fn binary_cross_entropy<T: Real>(
             parts.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1))
         };
         let (a, b) = if x.has_grad() {
-            let (a, _) = sums(1, false);
-            if a.is_nan() {
-                check_unit(xs, target)?;
-            }
+            let a = checked(sums(1, false).0)?;
             (a, sums(2, true).1)
         } else {
             let (a, b) = sums(0, false);
-            if a.is_nan() {
-                check_unit(xs, target)?;
-            }
-            (a, b)
+            (checked(a)?, b)
         };
         return Ok(reduction.apply(b - a, c.denom));
     }
-    if !writes && weight.is_none() {
-        // Nothing will be written: one pass, whose kernel gives a NaN loss for
-        // an input or target out of range; only then is the bad element found.
+    if !x.has_grad() && !out_none && weight.is_none() {
+        // Nothing will be written: one pass that checks the range as it goes.
         if let Some(v) = c.run_fused(Loss::Bce, x, target) {
-            if v.is_nan() {
-                check_unit(xs, target)?;
-            }
-            return Ok(v);
+            return checked(v);
         }
     }
     // Outputs will be written: the whole range is checked first, so that an

@@ -449,7 +449,7 @@ fn elem_call(
 fn helper_io(input: &Unknown<'_>, out: &Unknown<'_>) -> Res<(View, View)> {
     let x = View::of(input, "input")?;
     let o = View::of(out, "out")?;
-    io_of(Reads::default(), Some(out), None, &x)?;
+    Io { reads: Reads::default(), out: Some(o), grad: None }.check_aliasing(&x)?;
     Ok((x, o))
 }
 
@@ -478,7 +478,7 @@ fn run_sync(env: &Env, name: &str, call: impl FnOnce() -> Res<Call>) -> napi::Re
 
 /// The async API's task: the same [`Call::run`], on a libuv worker thread.
 pub struct CallTask {
-    name: String,
+    name: &'static str,
     call: Option<Call>,
     error: Option<Error>,
 }
@@ -522,9 +522,9 @@ impl Task for CallTask {
     }
 }
 
-fn task(name: &str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTask>> {
+fn task(name: &'static str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTask>> {
     match call {
-        Ok(call) => Ok(AsyncTask::new(CallTask { name: name.to_string(), call: Some(call), error: None })),
+        Ok(call) => Ok(AsyncTask::new(CallTask { name, call: Some(call), error: None })),
         Err(e) => Err(throw(env, name, &e)),
     }
 }

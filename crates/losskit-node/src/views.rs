@@ -174,15 +174,11 @@ impl Io {
     /// Outputs may not share memory with any input or with each other — except
     /// that `gradOut` may be exactly the input (in-place gradient).
     pub fn check_aliasing(&self, input: &View) -> Result<(), Error> {
-        let mut outs: Vec<(&str, &View)> = Vec::new();
-        if let Some(o) = &self.out {
-            outs.push(("out", o));
-        }
-        if let Some(g) = &self.grad {
-            outs.push(("gradOut", g));
-        }
-        for (i, (oname, o)) in outs.iter().enumerate() {
-            if *oname == "gradOut" && o.same(input) {
+        // No allocation: the two outputs, either of which may be absent.
+        let outs = [("out", self.out.as_ref()), ("gradOut", self.grad.as_ref())];
+        for (i, &(oname, o)) in outs.iter().enumerate() {
+            let Some(o) = o else { continue };
+            if oname == "gradOut" && o.same(input) {
                 // allowed: written over the logits, each element after its last read
             } else if o.overlaps(input) {
                 return Err(Error::value(format!(
@@ -196,8 +192,8 @@ impl Io {
                     )));
                 }
             }
-            for (pname, p) in &outs[..i] {
-                if o.overlaps(p) {
+            for &(pname, p) in &outs[..i] {
+                if p.is_some_and(|p| o.overlaps(p)) {
                     return Err(Error::value(format!("{oname} overlaps {pname}")));
                 }
             }
