@@ -40,15 +40,12 @@
 
 import {
   __impl,
-  type BCEOptions,
-  type BCEWithLogitsOptions,
   type ClassTarget,
   type CrossEntropyOptions,
   type DimOptions,
   type FloatArray,
   type GradOptions,
   type IndexTarget,
-  type KLDivOptions,
   type LogitOptions,
   type NLLLossOptions,
   type OutOptions,
@@ -59,27 +56,14 @@ import {
 
 export type * from './index'
 
-const { classLoss, elemLoss, axisHelper, unary, optionsArg, Elem, ASYNC } = __impl
+const { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses } = __impl
 
 type NoneOpt = { reduction: 'none' }
 type ScalarOpt = { reduction?: 'mean' | 'sum' }
-type KlScalarOpt = { reduction?: 'mean' | 'sum' | 'batchmean' }
 
 function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
   const opts = optionsArg(fn, o)
   return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
-}
-
-function elem(
-  fn: string,
-  which: (typeof Elem)[keyof typeof Elem],
-  input: unknown,
-  target: unknown,
-  o: unknown,
-  grad: boolean,
-): Promise<never> {
-  const opts = optionsArg(fn, o)
-  return elemLoss(fn, which, input, target, opts, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 
 /** Async {@link import('./index').crossEntropy}. */
@@ -148,95 +132,28 @@ export async function nllLossWithGrad(input: unknown, target: unknown, options?:
   return cls('nllLossWithGrad', true, input, target, options, true)
 }
 
-/** Async {@link import('./index').klDiv}. */
-export async function klDiv<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: KLDivOptions<A> & NoneOpt,
-): Promise<Tensor<A>>
-export async function klDiv<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: KLDivOptions<A> & KlScalarOpt,
-): Promise<number>
-export async function klDiv(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('klDiv', Elem.Kl, input, target, options, false)
-}
-
-/** Async {@link import('./index').klDivWithGrad}. */
-export async function klDivWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: KLDivOptions<A> & GradOptions<A> & NoneOpt,
-): Promise<WithGrad<Tensor<A>, A>>
-export async function klDivWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: KLDivOptions<A> & GradOptions<A> & KlScalarOpt,
-): Promise<WithGrad<number, A>>
-export async function klDivWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('klDivWithGrad', Elem.Kl, input, target, options, true)
-}
-
-/** Async {@link import('./index').binaryCrossEntropy}. */
-export async function binaryCrossEntropy<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEOptions<A> & NoneOpt,
-): Promise<Tensor<A>>
-export async function binaryCrossEntropy<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEOptions<A> & ScalarOpt,
-): Promise<number>
-export async function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('binaryCrossEntropy', Elem.Bce, input, target, options, false)
-}
-
-/** Async {@link import('./index').binaryCrossEntropyWithGrad}. */
-export async function binaryCrossEntropyWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEOptions<A> & GradOptions<A> & NoneOpt,
-): Promise<WithGrad<Tensor<A>, A>>
-export async function binaryCrossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEOptions<A> & GradOptions<A> & ScalarOpt,
-): Promise<WithGrad<number, A>>
-export async function binaryCrossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('binaryCrossEntropyWithGrad', Elem.Bce, input, target, options, true)
-}
-
-/** Async {@link import('./index').binaryCrossEntropyWithLogits}. */
-export async function binaryCrossEntropyWithLogits<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEWithLogitsOptions<A> & NoneOpt,
-): Promise<Tensor<A>>
-export async function binaryCrossEntropyWithLogits<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEWithLogitsOptions<A> & ScalarOpt,
-): Promise<number>
-export async function binaryCrossEntropyWithLogits(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('binaryCrossEntropyWithLogits', Elem.BceLogits, input, target, options, false)
-}
-
-/** Async {@link import('./index').binaryCrossEntropyWithLogitsWithGrad}. */
-export async function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEWithLogitsOptions<A> & GradOptions<A> & NoneOpt,
-): Promise<WithGrad<Tensor<A>, A>>
-export async function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEWithLogitsOptions<A> & GradOptions<A> & ScalarOpt,
-): Promise<WithGrad<number, A>>
-export async function binaryCrossEntropyWithLogitsWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return elem('binaryCrossEntropyWithLogitsWithGrad', Elem.BceLogits, input, target, options, true)
-}
+/**
+ * The declared losses (see `LOSSES` in `index.ts`), each typed from the same
+ * generic signature as its sync form, returning a Promise.
+ */
+export const {
+  klDiv,
+  klDivWithGrad,
+  binaryCrossEntropy,
+  binaryCrossEntropyWithGrad,
+  binaryCrossEntropyWithLogits,
+  binaryCrossEntropyWithLogitsWithGrad,
+  l1Loss,
+  l1LossWithGrad,
+  mseLoss,
+  mseLossWithGrad,
+  smoothL1Loss,
+  smoothL1LossWithGrad,
+  huberLoss,
+  huberLossWithGrad,
+  gaussianNllLoss,
+  gaussianNllLossWithGrad,
+} = asyncLosses
 
 /** Async {@link import('./index').logSoftmax}. */
 export async function logSoftmax<A extends FloatArray>(input: TensorLike<A>, options?: DimOptions<A>): Promise<Tensor<A>> {

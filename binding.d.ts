@@ -9,23 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** r" Native binary cross entropy. Internal: use `index.ts`. */
-export declare function binaryCrossEntropy(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+export declare function binaryCrossEntropy(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/**
- * r" Native binary cross entropy. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
- */
-export declare function binaryCrossEntropyAsync(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+export declare function binaryCrossEntropyAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native binary cross entropy with logits. Internal: use `index.ts`. */
-export declare function binaryCrossEntropyWithLogits(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, posWeight: unknown | undefined | null, posWeightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+export declare function binaryCrossEntropyWithLogits(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/**
- * r" Native binary cross entropy with logits. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
- */
-export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, target: unknown, shape: Array<number>, weight: unknown | undefined | null, weightShape: Array<number> | undefined | null, posWeight: unknown | undefined | null, posWeightShape: Array<number> | undefined | null, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function crossEntropy(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
@@ -45,17 +35,24 @@ export declare function entropy(input: unknown, outer: number, c: number, inner:
  */
 export declare function entropyAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
+export declare function gaussianNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function gaussianNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 /** The number of threads used for large inputs. */
 export declare function getNumThreads(): number
 
-/** r" Native KL divergence. Internal: use `index.ts`. */
-export declare function klDiv(input: unknown, target: unknown, shape: Array<number>, logTarget: boolean, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): number
+export declare function huberLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/**
- * r" Native KL divergence. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
- */
-export declare function klDivAsync(input: unknown, target: unknown, shape: Array<number>, logTarget: boolean, reduction: number, gradOutputScalar: number, gradOutput?: unknown | undefined | null, out?: unknown | undefined | null, gradOut?: unknown | undefined | null): Promise<unknown>
+export declare function huberLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function klDiv(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function klDivAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function l1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function l1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native logit. Internal: use `index.ts`. */
 export declare function logit(input: unknown, eps: number | undefined | null, out: unknown): void
@@ -74,6 +71,10 @@ export declare function logSoftmax(input: unknown, outer: number, c: number, inn
  *  Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+
+export declare function mseLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function mseLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function nllLoss(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
@@ -95,6 +96,10 @@ export declare function sigmoid(input: unknown, out: unknown): void
  *  Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function sigmoidAsync(input: unknown, out: unknown): Promise<unknown>
+
+export declare function smoothL1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function smoothL1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function softmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void

@@ -119,6 +119,26 @@ export interface BCEWithLogitsOptions<A extends FloatArray> extends BCEOptions<A
   posWeight?: TensorLike<A>
 }
 
+/** Options of {@link smoothL1Loss} and {@link SmoothL1Loss}. */
+export interface SmoothL1Options<A extends FloatArray> extends ReductionOptions<A> {
+  /** Where the loss turns from quadratic to linear, `>= 0`; 0 is exactly L1. @default 1 */
+  beta?: number
+}
+
+/** Options of {@link huberLoss} and {@link HuberLoss}. */
+export interface HuberOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** Where the loss turns from quadratic to linear, `> 0`. @default 1 */
+  delta?: number
+}
+
+/** Options of {@link gaussianNllLoss} and {@link GaussianNLLLoss}. */
+export interface GaussianNLLOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** Adds the constant `0.5·ln 2π`. @default false */
+  full?: boolean
+  /** Variances are clamped to at least `eps` (the value only; the gradient passes through). @default 1e-6 */
+  eps?: number
+}
+
 /** Class-index targets (`()`, `(N)` or `(N, d1…)`), or class probabilities shaped like the input. */
 export type ClassTarget<A extends FloatArray> = number | TensorLike<IndexArray> | TensorLike<A>
 
@@ -127,7 +147,6 @@ export type IndexTarget = number | TensorLike<IndexArray>
 
 type NoneOpt = { reduction: 'none' }
 type ScalarOpt = { reduction?: 'mean' | 'sum' }
-type KlScalarOpt = { reduction?: 'mean' | 'sum' | 'batchmean' }
 
 // ---------------------------------------------------------------------------
 // Errors (Node's conventions: class + code, message naming the function)
@@ -382,7 +401,12 @@ function product(s: readonly number[], from = 0, to = s.length): number {
 // Sync and async execution
 // ---------------------------------------------------------------------------
 
-type Result = number | Tensor | WithGrad<number | Tensor, FloatArray> | Promise<unknown>
+type Result =
+  | number
+  | Tensor
+  | WithGrad<number | Tensor, FloatArray>
+  | { loss: number | Tensor; grads: Record<string, Tensor> }
+  | Promise<unknown>
 type Mode = 0 | 1
 const SYNC: Mode = 0
 const ASYNC: Mode = 1
@@ -465,40 +489,45 @@ function overlap(a: View, b: View): boolean {
 }
 
 /**
+ * An output of an async call: its argument index, its name in messages, the
+ * caller's buffer when one was given, and the index of an input it may be
+ * exactly (the in-place gradient of the input), or -1.
+ */
+type AsyncOut = [index: number, name: string, user: FloatArray | undefined, inPlaceOf: number]
+
+/**
  * Runs a native `…Async` entry over private copies of the inputs (`ins`:
- * argument index and name) and private outputs (`outI`, `gradI`), then copies
- * the outputs into the caller's `out`/`gradOut` when it supplied them. Copies
- * go through the shared stager above; a buffer detached or resized meanwhile
- * rejects the promise, naming the function and the argument.
+ * argument index and name) and private outputs, then copies the outputs into
+ * the caller's buffers when it supplied them. Copies go through the shared
+ * stager above; a buffer detached or resized meanwhile rejects the promise,
+ * naming the function and the argument. `finish` gets the outputs in the order
+ * of `outs`.
  */
 async function runAsync(
   fn: string,
   name: NativeAsync,
   args: unknown[],
   ins: [number, string][],
-  outI: number,
-  gradI: number,
-  o: Record<string, unknown>,
-  finish: (v: number, out: FloatArray | undefined, grad: FloatArray | undefined) => Result,
+  outs: AsyncOut[],
+  finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
 ): Promise<unknown> {
-  const userOut = outI >= 0 && args[outI] !== undefined && args[outI] === o.out ? (args[outI] as FloatArray) : undefined
-  const userGrad = gradI >= 0 && args[gradI] !== undefined && args[gradI] === o.gradOut ? (args[gradI] as FloatArray) : undefined
   // The sync kernels refuse outputs that share memory with inputs; the async
   // ones only ever see private copies, so the check happens here.
-  for (const [outName, u] of [
-    ['out', userOut],
-    ['gradOut', userGrad],
-  ] as const) {
+  for (let k = 0; k < outs.length; k++) {
+    const [, outName, u, inPlaceOf] = outs[k]
     if (u === undefined) continue
     for (const [i, argName] of ins) {
       const a = args[i]
       if (!ArrayBuffer.isView(a)) continue
-      if (outName === 'gradOut' && i === 0 && sameMemory(u, a as View)) continue // in-place gradient
+      if (i === inPlaceOf && sameMemory(u, a as View)) continue // in-place gradient
       if (overlap(u, a as View))
         fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${outName} overlaps ${argName}; outputs must not share memory with other arguments`)
     }
+    for (let j = 0; j < k; j++) {
+      const p = outs[j][2]
+      if (p !== undefined && overlap(u, p)) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${outName} overlaps options.${outs[j][1]}`)
+    }
   }
-  if (userOut && userGrad && overlap(userOut, userGrad)) fail(fn, 'ERR_INVALID_ARG_VALUE', 'options.gradOut overlaps options.out')
 
   const staged: Promise<void>[] = []
   const leased: View[] = []
@@ -516,7 +545,7 @@ async function runAsync(
     staged.push(copyInto(src, copy, n, check))
   }
   try {
-    return await runStaged(fn, name, args, staged, outI, gradI, userOut, userGrad, finish)
+    return await runStaged(fn, name, args, staged, outs, finish)
   } finally {
     for (const b of leased) giveBack(b)
   }
@@ -527,49 +556,46 @@ async function runStaged(
   name: NativeAsync,
   args: unknown[],
   staged: Promise<void>[],
-  outI: number,
-  gradI: number,
-  userOut: FloatArray | undefined,
-  userGrad: FloatArray | undefined,
-  finish: (v: number, out: FloatArray | undefined, grad: FloatArray | undefined) => Result,
+  outs: AsyncOut[],
+  finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
 ): Promise<unknown> {
   await Promise.all(staged)
-  if (userOut) args[outI] = uninit(userOut, userOut.length)
-  if (userGrad) args[gradI] = uninit(userGrad, userGrad.length)
+  for (const [i, , u] of outs) if (u) args[i] = uninit(u, u.length)
   const call = native[name] as (...a: unknown[]) => Promise<number>
   let v: number
   try {
     v = await call(...args)
   } catch (e) {
-    throw renamed(e, fn)
+    throw prefixed(e, fn)
   }
-  let out = outI >= 0 ? (args[outI] as FloatArray | undefined) : undefined
-  let grad = gradI >= 0 ? (args[gradI] as FloatArray | undefined) : undefined
-  const back: [string, FloatArray, FloatArray][] = []
-  if (userOut && out) back.push(['out', out, userOut])
-  if (userGrad && grad) back.push(['gradOut', grad, userGrad])
-  const checks = back.map(([bName, src, dst]) => {
-    const n = src.length
+  const back = outs.filter(([i, , u]) => u !== undefined && args[i] !== undefined)
+  const checks = back.map(([i, bName, dst]) => {
+    const n = (args[i] as FloatArray).length
     return (): void => {
-      if (dst.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${bName} was detached or resized during the call`)
+      if ((dst as FloatArray).length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${bName} was detached or resized during the call`)
     }
   })
-  await Promise.all(back.map(([, src, dst], k) => copyInto(src, dst, src.length, checks[k])))
+  await Promise.all(
+    back.map(([i, , dst], k) => copyInto(args[i] as FloatArray, dst as FloatArray, (args[i] as FloatArray).length, checks[k])),
+  )
   for (const c of checks) c() // none of them detached after its own copy finished
-  if (userOut) out = userOut
-  if (userGrad) grad = userGrad
-  return finish(v, out, grad)
+  return finish(
+    v,
+    outs.map(([i, , u]) => u ?? (args[i] as FloatArray | undefined)),
+  )
+}
+
+/** An output buffer the caller supplied (`given`), as an {@link AsyncOut} entry's `user`. */
+function userBuffer(arg: unknown, given: unknown): FloatArray | undefined {
+  return arg !== undefined && arg === given ? (arg as FloatArray) : undefined
 }
 
 /**
- * Native errors name the native entry (e.g. `crossEntropy`); calls through a
- * module method or another public name get that name instead.
+ * Native errors carry no function name; the public name (a function's, or a
+ * module method's) is prefixed here, in one place.
  */
-function renamed(e: unknown, fn: string): unknown {
-  if (e instanceof Error && !e.message.startsWith(`${fn}: `)) {
-    const i = e.message.indexOf(': ')
-    if (i > 0 && /^[A-Za-z.]+$/.test(e.message.slice(0, i))) e.message = `${fn}${e.message.slice(i)}`
-  }
+function prefixed(e: unknown, fn: string): unknown {
+  if (e instanceof Error) e.message = `${fn}: ${e.message}`
   return e
 }
 
@@ -717,15 +743,19 @@ function classLoss(
       [2, 'options.weight'],
       [3, 'options.gradOutput'],
     ]
-    const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result =>
+    const finish = (v: number, [out, grad]: (FloatArray | undefined)[]): Result =>
       lossResult(v, none, batched, lossShape, out, withGrad, grad, s)
-    return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, 4, 5, o, finish)
+    const outs: AsyncOut[] = [
+      [4, 'out', userBuffer(out, o.out), -1],
+      [5, 'gradOut', userBuffer(grad, o.gradOut), 0],
+    ]
+    return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, outs, finish)
   }
   let v: number
   try {
     v = nll ? native.nllLoss(x.data, t, p.weight, ga, out, grad, P) : native.crossEntropy(x.data, t, p.weight, ga, out, grad, P)
   } catch (e) {
-    throw renamed(e, fn)
+    throw prefixed(e, fn)
   }
   return lossResult(v, none, batched, lossShape, out, withGrad, grad, s)
 }
@@ -844,87 +874,375 @@ export function nllLossWithGrad(input: unknown, target: unknown, options?: unkno
 }
 
 // ---------------------------------------------------------------------------
-// Elementwise losses: KL divergence and the binary cross entropies
+// Losses declared once: each entry of LOSSES below gives a loss its function,
+// its …WithGrad form, its module class and its async twin (losskit/async), and
+// the test tables read it too. The native side registers the same name once
+// (crates/losskit-node `losses!`) over its kernel file in losskit-core.
 // ---------------------------------------------------------------------------
 
-const Elem = { Kl: 0, Bce: 1, BceLogits: 2 } as const
-type Elem = (typeof Elem)[keyof typeof Elem]
+/** A scalar option: its kind, PyTorch's default and, for numbers, its range. */
+type ScalarDecl = { kind: 'number'; default: number; check?: (v: number) => string | undefined } | { kind: 'boolean'; default: boolean }
 
-function operand(fn: string, name: string, v: unknown, like: FloatArray): T<FloatArray> | undefined {
-  if (v === undefined) return undefined
-  return floatTensor(fn, `options.${name}`, v, like)
+/** A positional tensor argument after the input. */
+interface ArgDecl {
+  name: string
+  /** Checks the argument's shape against the input's; the default demands the input's shape. */
+  shape?: (input: readonly number[], arg: readonly number[]) => string | undefined
+  /** A plain number may stand for the tensor (no gradient then). */
+  number?: boolean
+  /** The loss is differentiated with respect to this argument too. */
+  grad?: boolean
 }
 
-function elemLoss(
+/** A loss: its module name, arguments, options (in native order) and reductions. */
+interface LossDecl {
+  module: string
+  args: readonly ArgDecl[]
+  /** Scalar options, in the order the kernel reads them. */
+  scalars: Readonly<Record<string, ScalarDecl>>
+  /** Tensor options that broadcast to the input (NumPy rules), in slot order after the arguments. */
+  tensors: readonly string[]
+  /** Allows `'batchmean'`. */
+  batchmean?: boolean
+}
+
+const TARGET: ArgDecl = { name: 'target' }
+const atLeast0 = (v: number): string | undefined => (v >= 0 ? undefined : 'it must be >= 0')
+const positive = (v: number): string | undefined => (v > 0 ? undefined : 'it must be > 0')
+
+/** GaussianNLL's variance: the input's shape, without its last dim, or with last dim 1. */
+function varianceShape(input: readonly number[], v: readonly number[]): string | undefined {
+  if (sameShape(v, input)) return undefined
+  const lead = input.slice(0, -1)
+  if (input.length > 0 && (sameShape(v, lead) || (v.length === input.length && v[v.length - 1] === 1 && sameShape(v.slice(0, -1), lead))))
+    return undefined
+  return `variance of shape ${fmtShape(v)} does not fit input of shape ${fmtShape(input)}: it must be ${fmtShape(input)}, ${fmtShape(input.slice(0, -1))} or ${fmtShape([...input.slice(0, -1), 1])}`
+}
+
+const LOSSES = {
+  klDiv: { module: 'KLDivLoss', args: [TARGET], scalars: { logTarget: { kind: 'boolean', default: false } }, tensors: [], batchmean: true },
+  binaryCrossEntropy: { module: 'BCELoss', args: [TARGET], scalars: {}, tensors: ['weight'] },
+  binaryCrossEntropyWithLogits: { module: 'BCEWithLogitsLoss', args: [TARGET], scalars: {}, tensors: ['weight', 'posWeight'] },
+  l1Loss: { module: 'L1Loss', args: [TARGET], scalars: {}, tensors: [] },
+  mseLoss: { module: 'MSELoss', args: [TARGET], scalars: {}, tensors: [] },
+  smoothL1Loss: { module: 'SmoothL1Loss', args: [TARGET], scalars: { beta: { kind: 'number', default: 1, check: atLeast0 } }, tensors: [] },
+  huberLoss: { module: 'HuberLoss', args: [TARGET], scalars: { delta: { kind: 'number', default: 1, check: positive } }, tensors: [] },
+  gaussianNllLoss: {
+    module: 'GaussianNLLLoss',
+    args: [TARGET, { name: 'variance', shape: varianceShape, number: true, grad: true }],
+    scalars: { full: { kind: 'boolean', default: false }, eps: { kind: 'number', default: 1e-6 } },
+    tensors: [],
+  },
+} as const satisfies Record<string, LossDecl>
+
+/** The names of the losses declared in {@link LOSSES}. */
+export type DeclaredLoss = keyof typeof LOSSES
+
+/** A declaration's options, parsed once (at module construction, or per call). */
+interface ParsedOptions {
+  reduction: number
+  scalars: number[]
+  /** Tensor options; `typed` says whether their type was checked against an input. */
+  tensors: (T<FloatArray> | undefined)[]
+}
+
+function parseOptions(fn: string, d: LossDecl, o: Record<string, unknown>, like: FloatArray | undefined): ParsedOptions {
+  const scalars: number[] = []
+  for (const [key, s] of Object.entries(d.scalars)) {
+    const v = o[key]
+    if (s.kind === 'boolean') scalars.push(boolOpt(fn, key, v, s.default) ? 1 : 0)
+    else {
+      const n = numberOpt(fn, key, v, s.default)
+      const why = s.check?.(n)
+      if (why !== undefined) fail(fn, 'ERR_OUT_OF_RANGE', `options.${key} = ${n} is out of range: ${why}`)
+      scalars.push(n)
+    }
+  }
+  return {
+    reduction: reductionCode(fn, o.reduction, d.batchmean ? KL_REDUCTIONS : REDUCTIONS),
+    scalars,
+    tensors: d.tensors.map((k) => (o[k] === undefined ? undefined : floatTensor(fn, `options.${k}`, o[k], like))),
+  }
+}
+
+const SLOTS = 4
+
+/** `[reduction, gradOutputScalar, per slot: rank (-1 absent) and sizes, options…]`: the native layout. */
+function packParams(reduction: number, gs: number, shapes: (readonly number[] | undefined)[], scalars: number[]): Float64Array {
+  let n = 2 + scalars.length
+  for (const s of shapes) n += 1 + (s === undefined ? 0 : s.length)
+  const P = new Float64Array(n)
+  P[0] = reduction
+  P[1] = gs
+  let k = 2
+  for (const s of shapes) {
+    if (s === undefined) P[k++] = -1
+    else {
+      P[k++] = s.length
+      for (const d of s) P[k++] = d
+    }
+  }
+  for (const v of scalars) P[k++] = v
+  return P
+}
+
+/**
+ * Runs a declared loss: `args` are its positional tensors (input first), `o`
+ * its options (`parsed` when a module parsed them already).
+ */
+function declaredLoss(
   fn: string,
-  which: Elem,
-  input: unknown,
-  target: unknown,
+  name: DeclaredLoss,
+  args: readonly unknown[],
   o: Record<string, unknown>,
+  parsed: ParsedOptions | undefined,
   withGrad: boolean,
   gradOutput: unknown,
   mode: Mode = SYNC,
 ): Result {
-  const x = floatTensor<FloatArray>(fn, 'input', input)
-  const t = floatTensor(fn, 'target', target, x.data)
+  const d: LossDecl = LOSSES[name]
+  const x = floatTensor<FloatArray>(fn, 'input', args[0])
   const s = x.shape
-  if (!sameShape(t.shape, s)) {
-    fail(fn, 'ERR_INVALID_ARG_VALUE', `target of shape ${fmtShape(t.shape)} must have the input's shape ${fmtShape(s)}`)
+  const p = parsed ?? parseOptions(fn, d, o, x.data)
+  const slots: (FloatArray | undefined)[] = [x.data]
+  const shapes: (readonly number[] | undefined)[] = [s]
+  const names = ['input']
+  const scalars = p.scalars.slice()
+  const gradArgs: [string, number][] = []
+  for (let i = 0; i < d.args.length; i++) {
+    const a = d.args[i]
+    const v = args[i + 1]
+    if (a.number) {
+      if (typeof v === 'number') {
+        scalars.push(v)
+        slots.push(undefined)
+        shapes.push(undefined)
+        names.push(a.name)
+        continue
+      }
+      scalars.push(Number.NaN)
+    }
+    const t = floatTensor(fn, a.name, v, x.data)
+    const why = a.shape
+      ? a.shape(s, t.shape)
+      : sameShape(t.shape, s)
+        ? undefined
+        : `${a.name} of shape ${fmtShape(t.shape)} must have the input's shape ${fmtShape(s)}`
+    if (why !== undefined) fail(fn, 'ERR_INVALID_ARG_VALUE', why)
+    if (a.grad) gradArgs.push([a.name, slots.length])
+    slots.push(t.data)
+    shapes.push(t.shape)
+    names.push(a.name)
   }
-  const reduction = reductionCode(fn, o.reduction, which === Elem.Kl ? KL_REDUCTIONS : REDUCTIONS)
-  const none = reduction === 0
+  for (let k = 0; k < d.tensors.length; k++) {
+    const t = p.tensors[k]
+    if (t !== undefined && t.data.constructor !== x.data.constructor) {
+      fail(
+        fn,
+        'ERR_INVALID_ARG_TYPE',
+        `options.${d.tensors[k]} must be a ${x.data.constructor.name} like the input, got ${describe(t.data)}`,
+      )
+    }
+    slots.push(t?.data)
+    shapes.push(t?.shape)
+    names.push(`options.${d.tensors[k]}`)
+  }
+  while (slots.length < SLOTS) {
+    slots.push(undefined)
+    shapes.push(undefined)
+  }
+  const none = p.reduction === 0
   const out = none ? buffer(fn, 'out', o.out, x.data, x.data.length) : undefined
   let gs = 1
   let ga: FloatArray | undefined
-  let grad: FloatArray | undefined
+  // The gradients: the input's, then one per differentiable argument given as a tensor.
+  const grads: (FloatArray | undefined)[] = [undefined, undefined, undefined]
+  const gradNames = ['gradOut', 'gradOut (2nd)', 'gradOut (3rd)']
+  const given: unknown[] = [undefined, undefined, undefined]
   if (withGrad) {
     if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, s)
-    grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
-  }
-  const batched = s.length !== 0
-  const logTarget = which === Elem.Kl ? boolOpt(fn, 'logTarget', o.logTarget, false) : false
-  const w = which === Elem.Kl ? undefined : operand(fn, 'weight', o.weight, x.data)
-  const pw = which === Elem.BceLogits ? operand(fn, 'posWeight', o.posWeight, x.data) : undefined
-  const ws = w?.shape as number[] | undefined
-  const pws = pw?.shape as number[] | undefined
-  if (mode === ASYNC) {
-    let args: unknown[]
-    let name: NativeAsync
-    if (which === Elem.Kl) {
-      args = [x.data, t.data, s, logTarget, reduction, gs, ga, out, grad]
-      name = 'klDivAsync'
-    } else if (which === Elem.Bce) {
-      args = [x.data, t.data, s, w?.data, ws, reduction, gs, ga, out, grad]
-      name = 'binaryCrossEntropyAsync'
+    const multi = d.args.some((a) => a.grad)
+    if (multi) {
+      const g = o.gradOut
+      if (g !== undefined && (typeof g !== 'object' || g === null || ArrayBuffer.isView(g))) {
+        fail(
+          fn,
+          'ERR_INVALID_ARG_TYPE',
+          `options.gradOut must be an object { input, ${gradArgs.map(([n]) => n).join(', ')} } of buffers, got ${describe(g)}`,
+        )
+      }
+      const go = (g ?? EMPTY) as Record<string, unknown>
+      const keys = ['input', ...d.args.filter((a) => a.grad).map((a) => a.name)]
+      for (const k of Object.keys(go)) {
+        if (!keys.includes(k))
+          fail(fn, 'ERR_INVALID_ARG_VALUE', `options.gradOut.${k} is not a gradient of ${fn}: its keys are ${keys.join(', ')}`)
+      }
+      given[0] = go.input
+      grads[0] = buffer(fn, 'gradOut.input', go.input, x.data, x.data.length)
+      gradNames[0] = 'gradOut.input'
+      gradArgs.forEach(([n, slot], j) => {
+        gradNames[j + 1] = `gradOut.${n}`
+        given[j + 1] = go[n]
+        const arr = slots[slot]
+        if (arr !== undefined) grads[j + 1] = buffer(fn, `gradOut.${n}`, go[n], x.data, arr.length)
+      })
     } else {
-      args = [x.data, t.data, s, w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad]
-      name = 'binaryCrossEntropyWithLogitsAsync'
+      given[0] = o.gradOut
+      grads[0] = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
     }
-    const k = args.length
-    const ins: [number, string][] = [
-      [0, 'input'],
-      [1, 'target'],
-      [k - 3, 'options.gradOutput'],
+  }
+  const P = packParams(p.reduction, gs, shapes, scalars)
+  const finish = (v: number, r: (FloatArray | undefined)[]): Result => {
+    const loss: number | Tensor = none ? (s.length > 0 ? { data: r[0] as FloatArray, shape: s } : (r[0] as FloatArray)[0]) : v
+    if (!withGrad) return loss
+    const input = { data: r[1] as FloatArray, shape: s }
+    if (!d.args.some((a) => a.grad)) return { loss, grad: input }
+    const gr: Record<string, Tensor> = { input }
+    gradArgs.forEach(([n, slot], j) => {
+      const g = r[j + 2]
+      if (g !== undefined) gr[n] = { data: g, shape: shapes[slot] as readonly number[] }
+    })
+    return { loss, grads: gr }
+  }
+  const call = [slots[0], slots[1], slots[2], slots[3], ga, out, grads[0], grads[1], grads[2], P]
+  if (mode === ASYNC) {
+    const ins: [number, string][] = names.map((n, i) => [i, n])
+    ins.push([4, 'options.gradOutput'])
+    const outs: AsyncOut[] = [
+      [5, 'out', userBuffer(out, o.out), -1],
+      [6, gradNames[0], userBuffer(grads[0], given[0]), 0],
+      [7, gradNames[1], userBuffer(grads[1], given[1]), -1],
+      [8, gradNames[2], userBuffer(grads[2], given[2]), -1],
     ]
-    if (which !== Elem.Kl) ins.push([3, 'options.weight'])
-    if (which === Elem.BceLogits) ins.push([5, 'options.posWeight'])
-    const finish = (v: number, out: FloatArray | undefined, grad: FloatArray | undefined): Result =>
-      lossResult(v, none, batched, s, out, withGrad, grad, s)
-    return runAsync(fn, name, args, ins, k - 2, k - 1, o, finish)
+    return runAsync(fn, `${name}Async`, call, ins, outs, finish)
   }
   let v: number
   try {
-    v =
-      which === Elem.Kl
-        ? native.klDiv(x.data, t.data, s as number[], logTarget, reduction, gs, ga, out, grad)
-        : which === Elem.Bce
-          ? native.binaryCrossEntropy(x.data, t.data, s as number[], w?.data, ws, reduction, gs, ga, out, grad)
-          : native.binaryCrossEntropyWithLogits(x.data, t.data, s as number[], w?.data, ws, pw?.data, pws, reduction, gs, ga, out, grad)
+    v = (native[name] as (...a: unknown[]) => number)(...call)
   } catch (e) {
-    throw renamed(e, fn)
+    throw prefixed(e, fn)
   }
-  return lossResult(v, none, batched, s, out, withGrad, grad, s)
+  return finish(v, [out, grads[0], grads[1], grads[2]])
 }
+
+/** The positional arguments of a declared loss, options excluded. */
+function argCount(name: DeclaredLoss): number {
+  return 1 + LOSSES[name].args.length
+}
+
+// Types of the declared losses, written once as generic signatures.
+
+/** Per loss: its positional tensors, its options and its scalar reductions. */
+export interface LossSignatures<A extends FloatArray> {
+  klDiv: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: KLDivOptions<A>; scalar: 'mean' | 'sum' | 'batchmean' }
+  binaryCrossEntropy: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: BCEOptions<A>; scalar: 'mean' | 'sum' }
+  binaryCrossEntropyWithLogits: {
+    args: [input: TensorLike<A>, target: TensorLike<A>]
+    options: BCEWithLogitsOptions<A>
+    scalar: 'mean' | 'sum'
+  }
+  l1Loss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: ReductionOptions<A>; scalar: 'mean' | 'sum' }
+  mseLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: ReductionOptions<A>; scalar: 'mean' | 'sum' }
+  smoothL1Loss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: SmoothL1Options<A>; scalar: 'mean' | 'sum' }
+  huberLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: HuberOptions<A>; scalar: 'mean' | 'sum' }
+  gaussianNllLoss: {
+    args: [input: TensorLike<A>, target: TensorLike<A>, variance: number | TensorLike<A>]
+    options: GaussianNLLOptions<A>
+    scalar: 'mean' | 'sum'
+    grads: { input: Tensor<A>; variance?: Tensor<A> }
+  }
+}
+
+type Sig<K extends DeclaredLoss, A extends FloatArray> = LossSignatures<A>[K]
+type Ret<P extends boolean, R> = P extends true ? Promise<R> : R
+/** `{ loss, grad }`, or `{ loss, grads }` for a loss with several differentiable tensors. */
+export type LossGradResult<K extends DeclaredLoss, L, A extends FloatArray> =
+  Sig<K, A> extends { grads: infer G } ? { loss: L; grads: G } : WithGrad<L, A>
+/** The `gradOut` option: one buffer, or one per differentiable tensor. */
+export type LossGradOptions<K extends DeclaredLoss, A extends FloatArray> = Omit<GradOptions<A>, 'gradOut'> & {
+  gradOut?: Sig<K, A> extends { grads: infer G } ? { [P in keyof G]?: A } : A
+}
+
+/** A declared loss's function: `'none'` gives a Tensor, the other reductions a number. */
+export interface LossFunction<K extends DeclaredLoss, P extends boolean = false> {
+  <A extends FloatArray>(...a: [...Sig<K, A>['args'], options: Sig<K, A>['options'] & NoneOpt]): Ret<P, Tensor<A>>
+  <A extends FloatArray>(...a: [...Sig<K, A>['args'], options?: Sig<K, A>['options'] & { reduction?: Sig<K, A>['scalar'] }]): Ret<P, number>
+  <A extends FloatArray>(...a: [...Sig<K, A>['args'], options?: Sig<K, A>['options']]): Ret<P, number | Tensor<A>>
+}
+
+/** A declared loss's `…WithGrad` function. */
+export interface LossWithGradFunction<K extends DeclaredLoss, P extends boolean = false> {
+  <A extends FloatArray>(
+    ...a: [...Sig<K, A>['args'], options: Sig<K, A>['options'] & LossGradOptions<K, A> & NoneOpt]
+  ): Ret<P, LossGradResult<K, Tensor<A>, A>>
+  <A extends FloatArray>(
+    ...a: [...Sig<K, A>['args'], options?: Sig<K, A>['options'] & LossGradOptions<K, A> & { reduction?: Sig<K, A>['scalar'] }]
+  ): Ret<P, LossGradResult<K, number, A>>
+  <A extends FloatArray>(
+    ...a: [...Sig<K, A>['args'], options?: Sig<K, A>['options'] & LossGradOptions<K, A>]
+  ): Ret<P, LossGradResult<K, number | Tensor<A>, A>>
+}
+
+/** A `torch.nn` module of a declared loss: options fixed and validated at construction. */
+export interface LossModule<K extends DeclaredLoss, A extends FloatArray = FloatArray> {
+  readonly options: Readonly<Sig<K, A>['options']>
+  /** The loss, as the functional form. */
+  forward(...args: Sig<K, A>['args']): number | Tensor<A>
+  /** The loss and its gradient, as the functional `…WithGrad` form; `gradOutput` last. */
+  forwardWithGrad(...args: [...Sig<K, A>['args'], gradOutput?: number | TensorLike<A>]): LossGradResult<K, number | Tensor<A>, A>
+}
+
+/** The class of a {@link LossModule}. */
+export interface LossModuleClass<K extends DeclaredLoss> {
+  new <A extends FloatArray = FloatArray>(options?: Sig<K, A>['options']): LossModule<K, A>
+}
+
+function lossFunction<K extends DeclaredLoss>(name: K, withGrad: boolean, mode: Mode): (...a: unknown[]) => unknown {
+  const n = argCount(name)
+  const fn = withGrad ? `${name}WithGrad` : name
+  const run = (...a: unknown[]) => {
+    const o = optionsArg(fn, a[n])
+    return declaredLoss(fn, name, a.slice(0, n), o, undefined, withGrad, withGrad ? o.gradOutput : undefined, mode)
+  }
+  if (mode === SYNC) return run
+  // An async function rejects, never throws.
+  return async (...a: unknown[]) => run(...a)
+}
+
+function lossModule<K extends DeclaredLoss>(name: K): LossModuleClass<K> {
+  const d = LOSSES[name]
+  const n = argCount(name)
+  const cls = class {
+    readonly options: Readonly<Record<string, unknown>>
+    #parsed: ParsedOptions
+    constructor(options?: unknown) {
+      this.options = freezeOptions(d.module, options)
+      this.#parsed = parseOptions(d.module, d, this.options, undefined)
+    }
+    forward(...args: unknown[]): unknown {
+      return declaredLoss(`${d.module}.forward`, name, args.slice(0, n), this.options, this.#parsed, false, undefined)
+    }
+    forwardWithGrad(...args: unknown[]): unknown {
+      return declaredLoss(`${d.module}.forwardWithGrad`, name, args.slice(0, n), this.options, this.#parsed, true, args[n])
+    }
+  }
+  Object.defineProperty(cls, 'name', { value: d.module })
+  return cls as unknown as LossModuleClass<K>
+}
+
+/** The sync and async API of every declared loss. */
+function declaredApi<P extends boolean>(mode: Mode) {
+  const api: Record<string, unknown> = {}
+  for (const name of Object.keys(LOSSES) as DeclaredLoss[]) {
+    api[name] = lossFunction(name, false, mode)
+    api[`${name}WithGrad`] = lossFunction(name, true, mode)
+  }
+  return api as { [K in DeclaredLoss]: LossFunction<K, P> } & { [K in DeclaredLoss as `${K}WithGrad`]: LossWithGradFunction<K, P> }
+}
+
+const sync = declaredApi<false>(SYNC)
+
+// Each declared loss, exported under its PyTorch names.
 
 /**
  * Kullback-Leibler divergence loss — `torch.nn.functional.kl_div`. The input
@@ -936,72 +1254,29 @@ function elemLoss(
  * klDiv(logSoftmax(logits), probs, { reduction: 'batchmean' })
  * ```
  */
-export function klDiv<A extends FloatArray>(input: Tensor<A>, target: TensorLike<A>, options: KLDivOptions<A> & NoneOpt): Tensor<A>
-export function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A> & KlScalarOpt): number
-export function klDiv<A extends FloatArray>(input: TensorLike<A>, target: TensorLike<A>, options?: KLDivOptions<A>): number | Tensor<A>
-export function klDiv(input: unknown, target: unknown, options?: unknown): unknown {
-  return elemLoss('klDiv', Elem.Kl, input, target, optionsArg('klDiv', options), false, undefined)
-}
-
+export const klDiv: LossFunction<'klDiv'> = sync.klDiv
 /** {@link klDiv} and its gradient with respect to the input (`-t·g`, or `-exp(t)·g`). */
-export function klDivWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: KLDivOptions<A> & GradOptions<A> & NoneOpt,
-): WithGrad<Tensor<A>, A>
-export function klDivWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: KLDivOptions<A> & GradOptions<A> & KlScalarOpt,
-): WithGrad<number, A>
-export function klDivWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsArg('klDivWithGrad', options)
-  return elemLoss('klDivWithGrad', Elem.Kl, input, target, o, true, o.gradOutput)
-}
+export const klDivWithGrad: LossWithGradFunction<'klDiv'> = sync.klDivWithGrad
+/** `torch.nn.KLDivLoss`: options fixed and validated at construction. */
+export const KLDivLoss = lossModule('klDiv')
+export type KLDivLoss<A extends FloatArray = FloatArray> = LossModule<'klDiv', A>
 
 /**
  * Binary cross entropy of probabilities — `torch.nn.functional.binary_cross_entropy`.
- * Input and target in [0, 1], any shape; logs clamped at −100 as in PyTorch.
+ * Input and target in [0, 1], the same shape; `weight` broadcasts to it; logs
+ * clamped at −100 as in PyTorch.
  *
  * @example
  * ```ts
  * binaryCrossEntropy(new Float32Array([0.9, 0.2]), new Float32Array([1, 0]))
  * ```
  */
-export function binaryCrossEntropy<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEOptions<A> & NoneOpt,
-): Tensor<A>
-export function binaryCrossEntropy<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEOptions<A> & ScalarOpt,
-): number
-export function binaryCrossEntropy<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEOptions<A>,
-): number | Tensor<A>
-export function binaryCrossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
-  return elemLoss('binaryCrossEntropy', Elem.Bce, input, target, optionsArg('binaryCrossEntropy', options), false, undefined)
-}
-
+export const binaryCrossEntropy: LossFunction<'binaryCrossEntropy'> = sync.binaryCrossEntropy
 /** {@link binaryCrossEntropy} and its gradient `w·(x − t) / max(x(1 − x), 1e-12)`. */
-export function binaryCrossEntropyWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEOptions<A> & GradOptions<A> & NoneOpt,
-): WithGrad<Tensor<A>, A>
-export function binaryCrossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEOptions<A> & GradOptions<A> & ScalarOpt,
-): WithGrad<number, A>
-export function binaryCrossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsArg('binaryCrossEntropyWithGrad', options)
-  return elemLoss('binaryCrossEntropyWithGrad', Elem.Bce, input, target, o, true, o.gradOutput)
-}
+export const binaryCrossEntropyWithGrad: LossWithGradFunction<'binaryCrossEntropy'> = sync.binaryCrossEntropyWithGrad
+/** `torch.nn.BCELoss`: options fixed and validated at construction. */
+export const BCELoss = lossModule('binaryCrossEntropy')
+export type BCELoss<A extends FloatArray = FloatArray> = LossModule<'binaryCrossEntropy', A>
 
 /**
  * Binary cross entropy of logits — `torch.nn.functional.binary_cross_entropy_with_logits`,
@@ -1012,48 +1287,102 @@ export function binaryCrossEntropyWithGrad(input: unknown, target: unknown, opti
  * binaryCrossEntropyWithLogits(logits, targets, { posWeight: new Float32Array([3]) })
  * ```
  */
-export function binaryCrossEntropyWithLogits<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEWithLogitsOptions<A> & NoneOpt,
-): Tensor<A>
-export function binaryCrossEntropyWithLogits<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEWithLogitsOptions<A> & ScalarOpt,
-): number
-export function binaryCrossEntropyWithLogits<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEWithLogitsOptions<A>,
-): number | Tensor<A>
-export function binaryCrossEntropyWithLogits(input: unknown, target: unknown, options?: unknown): unknown {
-  return elemLoss(
-    'binaryCrossEntropyWithLogits',
-    Elem.BceLogits,
-    input,
-    target,
-    optionsArg('binaryCrossEntropyWithLogits', options),
-    false,
-    undefined,
-  )
-}
-
+export const binaryCrossEntropyWithLogits: LossFunction<'binaryCrossEntropyWithLogits'> = sync.binaryCrossEntropyWithLogits
 /** {@link binaryCrossEntropyWithLogits} and its gradient `w·((pw·t + 1 − t)·σ(x) − pw·t)`. */
-export function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: TensorLike<A>,
-  options: BCEWithLogitsOptions<A> & GradOptions<A> & NoneOpt,
-): WithGrad<Tensor<A>, A>
-export function binaryCrossEntropyWithLogitsWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: TensorLike<A>,
-  options?: BCEWithLogitsOptions<A> & GradOptions<A> & ScalarOpt,
-): WithGrad<number, A>
-export function binaryCrossEntropyWithLogitsWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsArg('binaryCrossEntropyWithLogitsWithGrad', options)
-  return elemLoss('binaryCrossEntropyWithLogitsWithGrad', Elem.BceLogits, input, target, o, true, o.gradOutput)
-}
+export const binaryCrossEntropyWithLogitsWithGrad: LossWithGradFunction<'binaryCrossEntropyWithLogits'> =
+  sync.binaryCrossEntropyWithLogitsWithGrad
+/** `torch.nn.BCEWithLogitsLoss`: options fixed and validated at construction. */
+export const BCEWithLogitsLoss = lossModule('binaryCrossEntropyWithLogits')
+export type BCEWithLogitsLoss<A extends FloatArray = FloatArray> = LossModule<'binaryCrossEntropyWithLogits', A>
+
+/**
+ * Mean absolute error — `torch.nn.functional.l1_loss`: `|x − t|`, input and
+ * target of one shape. Gradient `sign(x − t)` (0 at a tie).
+ *
+ * @example
+ * ```ts
+ * l1Loss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, -1.5])) // 1
+ * ```
+ */
+export const l1Loss: LossFunction<'l1Loss'> = sync.l1Loss
+/** {@link l1Loss} and its gradient `sign(x − t)`. */
+export const l1LossWithGrad: LossWithGradFunction<'l1Loss'> = sync.l1LossWithGrad
+/** `torch.nn.L1Loss`: options fixed and validated at construction. */
+export const L1Loss = lossModule('l1Loss')
+export type L1Loss<A extends FloatArray = FloatArray> = LossModule<'l1Loss', A>
+
+/**
+ * Mean squared error — `torch.nn.functional.mse_loss`: `(x − t)²`, input and
+ * target of one shape.
+ *
+ * @example
+ * ```ts
+ * mseLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, -1.5])) // 1.5
+ * ```
+ */
+export const mseLoss: LossFunction<'mseLoss'> = sync.mseLoss
+/** {@link mseLoss} and its gradient `2(x − t)`. */
+export const mseLossWithGrad: LossWithGradFunction<'mseLoss'> = sync.mseLossWithGrad
+/** `torch.nn.MSELoss`: options fixed and validated at construction. */
+export const MSELoss = lossModule('mseLoss')
+export type MSELoss<A extends FloatArray = FloatArray> = LossModule<'mseLoss', A>
+
+/**
+ * Smooth L1 loss — `torch.nn.functional.smooth_l1_loss`: with `d = x − t`,
+ * `0.5·d²/β` where `|d| < β`, else `|d| − 0.5·β`. `beta: 0` is exactly
+ * {@link l1Loss}, gradient included.
+ *
+ * @example
+ * ```ts
+ * smoothL1Loss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, -1.5])) // ≈ 0.58333
+ * ```
+ */
+export const smoothL1Loss: LossFunction<'smoothL1Loss'> = sync.smoothL1Loss
+/** {@link smoothL1Loss} and its gradient `d/β` (`|d| < β`) or `sign(d)`. */
+export const smoothL1LossWithGrad: LossWithGradFunction<'smoothL1Loss'> = sync.smoothL1LossWithGrad
+/** `torch.nn.SmoothL1Loss`: options fixed and validated at construction. */
+export const SmoothL1Loss = lossModule('smoothL1Loss')
+export type SmoothL1Loss<A extends FloatArray = FloatArray> = LossModule<'smoothL1Loss', A>
+
+/**
+ * Huber loss — `torch.nn.functional.huber_loss`: with `d = x − t`, `0.5·d²`
+ * where `|d| < δ`, else `δ·(|d| − 0.5·δ)`; equal to `δ ·` {@link smoothL1Loss}
+ * with `beta = δ`.
+ *
+ * @example
+ * ```ts
+ * huberLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, -1.5])) // ≈ 0.58333
+ * ```
+ */
+export const huberLoss: LossFunction<'huberLoss'> = sync.huberLoss
+/** {@link huberLoss} and its gradient, `d` clamped to `[−δ, δ]`. */
+export const huberLossWithGrad: LossWithGradFunction<'huberLoss'> = sync.huberLossWithGrad
+/** `torch.nn.HuberLoss`: options fixed and validated at construction. */
+export const HuberLoss = lossModule('huberLoss')
+export type HuberLoss<A extends FloatArray = FloatArray> = LossModule<'huberLoss', A>
+
+/**
+ * Gaussian negative log-likelihood — `torch.nn.functional.gaussian_nll_loss`:
+ * `0.5·(ln v + (x − t)²/v)` with `v = max(variance, eps)` (+ `0.5·ln 2π` with
+ * `full`). `variance` has the input's shape, the input's shape without its last
+ * dim or with last dim 1 (one variance per row), or is one number. A negative
+ * variance is a RangeError.
+ *
+ * `gaussianNllLossWithGrad` returns `{ loss, grads: { input, variance } }`:
+ * `eps` clamps the variance's value but, as in PyTorch, not its gradient's path.
+ *
+ * @example
+ * ```ts
+ * const x = new Float32Array([0.5, 2, -1])
+ * gaussianNllLoss(x, new Float32Array([1, 0, -1.5]), new Float32Array([0.5, 1, 2])) // ≈ 0.77083
+ * ```
+ */
+export const gaussianNllLoss: LossFunction<'gaussianNllLoss'> = sync.gaussianNllLoss
+/** {@link gaussianNllLoss} and its gradients `{ input, variance }` (`variance` only for a tensor variance). */
+export const gaussianNllLossWithGrad: LossWithGradFunction<'gaussianNllLoss'> = sync.gaussianNllLossWithGrad
+/** `torch.nn.GaussianNLLLoss`: options fixed and validated at construction; `forward(input, target, variance)`. */
+export const GaussianNLLLoss = lossModule('gaussianNllLoss')
+export type GaussianNLLLoss<A extends FloatArray = FloatArray> = LossModule<'gaussianNllLoss', A>
 
 // ---------------------------------------------------------------------------
 // Modules (torch.nn names)
@@ -1128,65 +1457,6 @@ export class NLLLoss<A extends FloatArray = FloatArray> {
   }
 }
 
-function checkElemOptions(fn: string, o: Record<string, unknown>, kl: boolean): void {
-  reductionCode(fn, o.reduction, kl ? KL_REDUCTIONS : REDUCTIONS)
-  if (kl) boolOpt(fn, 'logTarget', o.logTarget, false)
-  for (const k of ['weight', 'posWeight'] as const) {
-    if (!kl && o[k] !== undefined) floatTensor(fn, `options.${k}`, o[k])
-  }
-}
-
-abstract class ElemModule<A extends FloatArray, O> {
-  readonly options: Readonly<O>
-  constructor(
-    private readonly name: string,
-    private readonly which: Elem,
-    options: O | undefined,
-  ) {
-    this.options = freezeOptions(name, options) as O
-    checkElemOptions(name, this.options as Record<string, unknown>, which === Elem.Kl)
-  }
-  /** The loss, as the functional form. */
-  forward(input: TensorLike<A>, target: TensorLike<A>): number | Tensor<A> {
-    return elemLoss(`${this.name}.forward`, this.which, input, target, this.options as Record<string, unknown>, false, undefined) as
-      | number
-      | Tensor<A>
-  }
-  /** The loss and its gradient, as the functional `…WithGrad` form. */
-  forwardWithGrad(input: TensorLike<A>, target: TensorLike<A>, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
-    return elemLoss(
-      `${this.name}.forwardWithGrad`,
-      this.which,
-      input,
-      target,
-      this.options as Record<string, unknown>,
-      true,
-      gradOutput,
-    ) as WithGrad<number | Tensor<A>, A>
-  }
-}
-
-/** `torch.nn.KLDivLoss`: options fixed and validated at construction. */
-export class KLDivLoss<A extends FloatArray = FloatArray> extends ElemModule<A, KLDivOptions<A>> {
-  constructor(options?: KLDivOptions<A>) {
-    super('KLDivLoss', Elem.Kl, options)
-  }
-}
-
-/** `torch.nn.BCELoss`: options fixed and validated at construction. */
-export class BCELoss<A extends FloatArray = FloatArray> extends ElemModule<A, BCEOptions<A>> {
-  constructor(options?: BCEOptions<A>) {
-    super('BCELoss', Elem.Bce, options)
-  }
-}
-
-/** `torch.nn.BCEWithLogitsLoss`: options fixed and validated at construction. */
-export class BCEWithLogitsLoss<A extends FloatArray = FloatArray> extends ElemModule<A, BCEWithLogitsOptions<A>> {
-  constructor(options?: BCEWithLogitsOptions<A>) {
-    super('BCEWithLogitsLoss', Elem.BceLogits, options)
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -1222,12 +1492,23 @@ function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input:
   }
   const shape = reduce ? x.shape.filter((_, i) => i !== k) : x.shape
   const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length)
-  const finish = (_v: number, r: FloatArray | undefined): Result =>
+  const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape }
   if (mode === ASYNC)
-    return runAsync(fn, `${op}Async`, [x.data, outer, c, inner, out], [[0, op === 'entropy' ? 'probs' : 'input']], 4, -1, opts, finish)
-  native[op](x.data, outer, c, inner, out)
-  return finish(0, out)
+    return runAsync(
+      fn,
+      `${op}Async`,
+      [x.data, outer, c, inner, out],
+      [[0, op === 'entropy' ? 'probs' : 'input']],
+      [[4, 'out', userBuffer(out, opts.out), -1]],
+      finish,
+    )
+  try {
+    native[op](x.data, outer, c, inner, out)
+  } catch (e) {
+    throw prefixed(e, fn)
+  }
+  return finish(0, [out])
 }
 
 /**
@@ -1282,17 +1563,26 @@ function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mod
   const opts = optionsArg(fn, o)
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
-  const finish = (_v: number, r: FloatArray | undefined): Result =>
+  const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape }
+  const user = userBuffer(out, opts.out)
   if (logit) {
     const eps = opts.eps === undefined ? undefined : numberOpt(fn, 'eps', opts.eps, 0)
-    if (mode === ASYNC) return runAsync(fn, 'logitAsync', [x.data, eps, out], [[0, 'input']], 2, -1, opts, finish)
-    native.logit(x.data, eps, out)
+    if (mode === ASYNC) return runAsync(fn, 'logitAsync', [x.data, eps, out], [[0, 'input']], [[2, 'out', user, -1]], finish)
+    try {
+      native.logit(x.data, eps, out)
+    } catch (e) {
+      throw prefixed(e, fn)
+    }
   } else {
-    if (mode === ASYNC) return runAsync(fn, 'sigmoidAsync', [x.data, out], [[0, 'input']], 1, -1, opts, finish)
-    native.sigmoid(x.data, out)
+    if (mode === ASYNC) return runAsync(fn, 'sigmoidAsync', [x.data, out], [[0, 'input']], [[1, 'out', user, -1]], finish)
+    try {
+      native.sigmoid(x.data, out)
+    } catch (e) {
+      throw prefixed(e, fn)
+    }
   }
-  return finish(0, out)
+  return finish(0, [out])
 }
 
 /** `torch.sigmoid`: `1 / (1 + exp(−x))`. */
@@ -1342,4 +1632,4 @@ export function getNumThreads(): number {
 }
 
 /** @internal The shared implementation behind `losskit/async`. */
-export const __impl = { classLoss, elemLoss, axisHelper, unary, optionsArg, Elem, ASYNC } as const
+export const __impl = { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses: declaredApi<true>(ASYNC) } as const

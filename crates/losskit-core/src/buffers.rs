@@ -52,11 +52,11 @@ impl<'a, T: Real> InputGrad<'a, T> {
         !self.g.is_null()
     }
     #[inline(always)]
-    pub(crate) fn x_ptr(&self) -> *const T {
+    pub fn x_ptr(&self) -> *const T {
         self.x
     }
     #[inline(always)]
-    pub(crate) fn g_ptr(&self) -> *mut T {
+    pub fn g_ptr(&self) -> *mut T {
         self.g
     }
     /// Reads element `i`.
@@ -64,7 +64,7 @@ impl<'a, T: Real> InputGrad<'a, T> {
     /// # Safety
     /// `i < len`, and element `i` has not yet been overwritten by its gradient.
     #[inline(always)]
-    pub(crate) unsafe fn x(&self, i: usize) -> T {
+    pub unsafe fn x(&self, i: usize) -> T {
         // SAFETY: per the contract.
         unsafe { *self.x.add(i) }
     }
@@ -73,7 +73,7 @@ impl<'a, T: Real> InputGrad<'a, T> {
     /// # Safety
     /// `i < len`, a gradient buffer exists, and no other chunk writes `i`.
     #[inline(always)]
-    pub(crate) unsafe fn set_g(&self, i: usize, v: T) {
+    pub unsafe fn set_g(&self, i: usize, v: T) {
         // SAFETY: per the contract.
         unsafe { *self.g.add(i) = v }
     }
@@ -90,13 +90,13 @@ pub enum GradOutput<'a, T> {
 impl<T: Real> GradOutput<'_, T> {
     /// The upstream gradient of loss element `j`.
     #[inline(always)]
-    pub(crate) fn at(&self, j: usize) -> f64 {
+    pub fn at(&self, j: usize) -> f64 {
         match self {
             Self::Scalar(g) => *g,
             Self::PerElement(v) => v[j].to_f64(),
         }
     }
-    pub(crate) fn check(&self, positions: usize) -> Result<()> {
+    pub fn check(&self, positions: usize) -> Result<()> {
         match self {
             Self::Scalar(_) => Ok(()),
             Self::PerElement(v) => check_len("gradOutput", v.len(), positions),

@@ -9,12 +9,15 @@
 
 pub mod broadcast;
 mod buffers;
+pub mod call;
 pub mod cross_entropy;
 pub mod elementwise;
 mod error;
 mod index;
+pub mod losses;
 pub mod nll;
 pub mod par;
+pub mod pointwise;
 pub mod softmax;
 
 pub use buffers::{GradOutput, InputGrad};

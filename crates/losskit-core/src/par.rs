@@ -160,7 +160,7 @@ impl<R> IntoIterator for Parts<R> {
 
 /// A raw pointer that may cross threads. Chunks write disjoint ranges.
 #[derive(Clone, Copy)]
-pub(crate) struct SendPtr<T>(pub *mut T);
+pub struct SendPtr<T>(pub *mut T);
 // SAFETY: used only to write disjoint index ranges from different chunks.
 unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
@@ -169,7 +169,7 @@ unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
     /// The pointer (a method, so closures capture the whole `Send` wrapper).
     #[inline(always)]
-    pub(crate) fn ptr(self) -> *mut T {
+    pub fn ptr(self) -> *mut T {
         self.0
     }
 }

@@ -6,6 +6,7 @@
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod lanes;
+pub mod pointwise;
 mod real;
 pub mod rows;
 pub mod simd;

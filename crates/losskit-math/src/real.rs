@@ -118,6 +118,21 @@ pub trait Real:
         None
     }
 
+    /// A [`crate::pointwise::Pointwise`] loss over `n` elements (see
+    /// [`crate::pointwise::pointwise`]): SIMD for `f32`, scalar for `f64`.
+    ///
+    /// # Safety
+    /// As [`crate::pointwise::pointwise`].
+    unsafe fn pointwise<P: crate::pointwise::Pointwise>(
+        p: &P,
+        x: *const Self,
+        t: *const Self,
+        n: usize,
+        out: *mut Self,
+        grad: *mut Self,
+        scale: crate::pointwise::Scale<Self>,
+    ) -> f64;
+
     /// The fused elementwise loss kernel, where one exists for this type
     /// (see [`crate::lanes::elementwise`]); `None` means "use the generic path".
     ///
@@ -199,6 +214,18 @@ impl_real!(
         unsafe { (crate::simd::kernels().exp_scale)(x, g, n, m, a, bw) }
     },
     #[inline]
+    unsafe fn pointwise<P: crate::pointwise::Pointwise>(
+        p: &P,
+        x: *const f32,
+        t: *const f32,
+        n: usize,
+        out: *mut f32,
+        grad: *mut f32,
+        scale: crate::pointwise::Scale<f32>,
+    ) -> f64 {
+        crate::simd::run(crate::pointwise::LaneCall { p, x, t, n, out, grad, scale })
+    },
+    #[inline]
     fn bce_split() -> Option<[crate::simd::BceSplit; 3]> {
         crate::simd::kernels().bce_split
     },
@@ -241,4 +268,20 @@ impl_real!(
         Some(unsafe { f(loss, x, t, n, out, grad, scale as f32) })
     }
 );
-impl_real!(f64, "float64");
+impl_real!(
+    f64,
+    "float64",
+    #[inline]
+    unsafe fn pointwise<P: crate::pointwise::Pointwise>(
+        p: &P,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        out: *mut f64,
+        grad: *mut f64,
+        scale: crate::pointwise::Scale<f64>,
+    ) -> f64 {
+        // SAFETY: forwarded contract.
+        unsafe { crate::pointwise::pointwise::<crate::pointwise::F64, 4, P>(p, x, t, n, out, grad, scale) }
+    }
+);

@@ -262,3 +262,37 @@ pub fn force(isa: Isa) -> bool {
 pub fn kernels_for(isa: Isa) -> Option<&'static Kernels> {
     available().contains(&isa).then(|| table(isa))
 }
+
+/// A float32 kernel written once over its arithmetic ([`crate::pointwise::Lane`]) and lane count,
+/// compiled for each ISA by [`run`]. Implementations mark `run` `#[inline(always)]`
+/// so that it is compiled inside the ISA's `#[target_feature]` function.
+pub trait LaneKernel {
+    type Out;
+    fn run<const FMA: bool, const L: usize>(self) -> Self::Out;
+}
+
+/// Runs `k` on the chosen ISA path (see [`kernels`]).
+#[inline]
+pub fn run<K: LaneKernel>(k: K) -> K::Out {
+    match kernels().isa {
+        // SAFETY: `kernels()` only chooses a path the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { run_avx512(k) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { run_avx2(k) },
+        _ => k.run::<{ cfg!(target_arch = "aarch64") }, 4>(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_avx512<K: LaneKernel>(k: K) -> K::Out {
+    k.run::<true, 16>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<K: LaneKernel>(k: K) -> K::Out {
+    k.run::<true, 8>()
+}

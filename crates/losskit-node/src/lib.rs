@@ -7,8 +7,9 @@
 
 mod views;
 
+use losskit_core::call::{Args, Slot, EXTRA_GRADS, SLOTS};
 use losskit_core::cross_entropy::{cross_entropy_index, cross_entropy_prob, ClassOptions};
-use losskit_core::elementwise::{self, Operand};
+use losskit_core::elementwise;
 use losskit_core::softmax::{self, Axis};
 use losskit_core::{nll, par, Dims, Error, ErrorKind, GradOutput, Reduction};
 use napi::bindgen_prelude::*;
@@ -17,8 +18,10 @@ use views::{expect, Float, Io, Kind, Reads, View};
 
 type Res<T> = std::result::Result<T, Error>;
 
-fn throw(env: &Env, name: &str, e: &Error) -> napi::Error {
-    let msg = format!("{name}: {}", e.message);
+/// Throws `e` as Node's error class with its `code`. The message carries no
+/// function name: the TypeScript layer prefixes the public name it was called by.
+fn throw(env: &Env, e: &Error) -> napi::Error {
+    let msg = e.message.clone();
     let code = Some(e.kind.code());
     let _ = match e.kind {
         ErrorKind::OutOfRange => env.throw_range_error(&msg, code),
@@ -30,17 +33,17 @@ fn throw(env: &Env, name: &str, e: &Error) -> napi::Error {
 /// Runs `f`, turning a validation error into a thrown `TypeError`/`RangeError`
 /// with Node's `code`, and a Rust panic into an ordinary `Error` (never an
 /// abort of the process).
-fn guard<R>(env: &Env, name: &str, f: impl FnOnce() -> Res<R>) -> napi::Result<R> {
+fn guard<R>(env: &Env, f: impl FnOnce() -> Res<R>) -> napi::Result<R> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(throw(env, name, &e)),
+        Ok(Err(e)) => Err(throw(env, &e)),
         Err(p) => {
             let what = p
                 .downcast_ref::<&str>()
                 .map(ToString::to_string)
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(napi::Error::new(Status::GenericFailure, format!("{name}: internal error: {what}")))
+            Err(napi::Error::new(Status::GenericFailure, format!("internal error: {what}")))
         }
     }
 }
@@ -115,6 +118,9 @@ fn floats<'a, T: Float>(
 /// One fully parsed native call: raw views of the arguments plus scalars. It
 /// runs on the calling thread (sync API) or on a libuv worker (async API, over
 /// private copies of the inputs made by the TypeScript layer).
+// Built once per call on the stack (sync) or moved once into a task (async):
+// boxing the larger variants would cost an allocation on the per-call hot path.
+#[allow(clippy::large_enum_variant)]
 enum Call {
     Class {
         nll: bool,
@@ -130,18 +136,8 @@ enum Call {
         gout_scalar: f64,
         io: Io,
     },
-    Elem {
-        which: Elem,
-        shape: Vec<usize>,
-        input: View,
-        target: View,
-        weight: Option<(View, Vec<usize>)>,
-        pos_weight: Option<(View, Vec<usize>)>,
-        reduction: u32,
-        gout: Option<View>,
-        gout_scalar: f64,
-        io: Io,
-    },
+    /// A loss registered with [`losses!`].
+    Loss(Box<LossCall>),
     Axis {
         op: AxisOp,
         input: View,
@@ -162,14 +158,6 @@ enum Call {
 // promise settles.
 unsafe impl Send for Call {}
 
-/// Which elementwise loss.
-#[derive(Clone, Copy)]
-enum Elem {
-    Kl { log_target: bool },
-    Bce,
-    BceLogits,
-}
-
 /// Which axis helper.
 #[derive(Clone, Copy)]
 enum AxisOp {
@@ -181,7 +169,12 @@ enum AxisOp {
 impl Call {
     fn run(&self) -> Res<f64> {
         match self {
-            Self::Class { input, .. } | Self::Elem { input, .. } => match input.kind {
+            Self::Loss(c) => match c.input.kind {
+                Kind::F32 => c.run::<f32>(c.run32),
+                Kind::F64 => c.run::<f64>(c.run64),
+                _ => Err(not_float(&c.input, "input")),
+            },
+            Self::Class { input, .. } => match input.kind {
                 Kind::F32 => self.run_loss::<f32>(),
                 Kind::F64 => self.run_loss::<f64>(),
                 _ => Err(not_float(input, "input")),
@@ -262,62 +255,6 @@ impl Call {
                     },
                 }
             }
-            Self::Elem {
-                which,
-                shape,
-                input,
-                target,
-                weight,
-                pos_weight,
-                reduction: r,
-                gout,
-                gout_scalar,
-                io,
-            } => {
-                expect::<T>(input, "input")?;
-                expect::<T>(target, "target")?;
-                let f = floats::<T>(io, None, gout.as_ref(), *gout_scalar)?;
-                let operand = |o: &Option<(View, Vec<usize>)>, name: &str| -> Res<Option<Operand<'_, T>>> {
-                    match o {
-                        None => Ok(None),
-                        Some((v, s)) => {
-                            expect::<T>(v, name)?;
-                            // SAFETY: kind checked; read-only, outputs do not overlap it.
-                            Ok(Some(Operand::new(name, unsafe { v.slice::<T>() }, s, shape)?))
-                        }
-                    }
-                };
-                let w = operand(weight, "weight")?;
-                let pw = operand(pos_weight, "posWeight")?;
-                // SAFETY: kinds checked; aliasing checked when parsed.
-                let x = unsafe { io.input_grad::<T>(input)? };
-                // SAFETY: kind checked; read-only.
-                let t = unsafe { target.slice::<T>() };
-                match *which {
-                    Elem::Kl { log_target } => {
-                        elementwise::kl_div(shape, &x, t, log_target, reduction(*r, true)?, f.gout, f.out)
-                    }
-                    Elem::Bce => elementwise::binary_cross_entropy(
-                        shape,
-                        &x,
-                        t,
-                        w.as_ref(),
-                        reduction(*r, false)?,
-                        f.gout,
-                        f.out,
-                    ),
-                    Elem::BceLogits => elementwise::binary_cross_entropy_with_logits(
-                        shape,
-                        &x,
-                        t,
-                        w.as_ref(),
-                        pw.as_ref(),
-                        reduction(*r, false)?,
-                        f.gout,
-                        f.out,
-                    ),
-                }
-            }
             _ => unreachable!("run_loss on a helper call"),
         }
     }
@@ -342,8 +279,185 @@ impl Call {
     }
 }
 
+type RunFn<T> = fn(Args<'_, T>) -> Res<f64>;
+
+/// A call of a loss registered with [`losses!`]: its `run` for each float type
+/// and the raw arguments, in the uniform layout every registered loss shares.
+struct LossCall {
+    run32: RunFn<f32>,
+    run64: RunFn<f64>,
+    input: View,
+    /// Tensor arguments by slot (slot 0, the input, is `input`).
+    slots: [Option<View>; SLOTS],
+    shapes: [Vec<usize>; SLOTS],
+    gout: Option<View>,
+    gout_scalar: f64,
+    reduction: u32,
+    params: Vec<f64>,
+    io: Io,
+}
+
+/// Names of the tensor slots in aliasing messages (the TypeScript layer checks
+/// first, with the loss's own argument names).
+const SLOT_NAMES: [&str; SLOTS] = ["input", "argument 2", "argument 3", "argument 4"];
+const EXTRA_GRAD_NAMES: [&str; EXTRA_GRADS] = ["gradOut (2nd tensor)", "gradOut (3rd tensor)"];
+
+impl LossCall {
+    /// Parses the uniform layout. `params` is one `Float64Array`:
+    /// `[reduction, gradOutputScalar, then per slot: rank (-1: absent) and sizes,
+    /// then the loss's options in declaration order]`.
+    #[allow(clippy::too_many_arguments)]
+    fn parse(
+        run32: RunFn<f32>,
+        run64: RunFn<f64>,
+        tensors: [Option<&Unknown<'_>>; SLOTS],
+        grad_output: Option<&Unknown<'_>>,
+        out: Option<&Unknown<'_>>,
+        grads: [Option<&Unknown<'_>>; 1 + EXTRA_GRADS],
+        params: &Unknown<'_>,
+    ) -> Res<Call> {
+        let pv = View::of(params, "params")?;
+        if pv.kind != Kind::F64 || pv.len < 2 + SLOTS {
+            return Err(Error::type_("params must be a Float64Array"));
+        }
+        // SAFETY: kind checked; copied at once.
+        let p = unsafe { pv.slice::<f64>() }.to_vec();
+        let r = p[0];
+        // A reduction code that is not a small integer maps to one `reduction()` rejects.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let reduction = if (0.0..=3.0).contains(&r) && r.fract() == 0.0 { r as u32 } else { u32::MAX };
+        let mut pos = 2;
+        let mut shapes: [Vec<usize>; SLOTS] = Default::default();
+        for shape in &mut shapes {
+            let rank = *p.get(pos).ok_or_else(|| Error::value("params too short"))?;
+            pos += 1;
+            if rank < 0.0 {
+                continue;
+            }
+            let rank = size(rank, "rank")?;
+            let dims = p.get(pos..pos + rank).ok_or_else(|| Error::value("params too short"))?;
+            *shape = shape_of(dims, "shape")?;
+            pos += rank;
+        }
+        let input = View::of(tensors[0].ok_or_else(|| Error::type_("input is missing"))?, "input")?;
+        let mut slots = [None; SLOTS];
+        let mut reads = Reads::default();
+        for k in 1..SLOTS {
+            slots[k] = View::opt(tensors[k], SLOT_NAMES[k])?;
+            if let Some(v) = slots[k] {
+                reads.push(SLOT_NAMES[k], v)?;
+            }
+        }
+        let gout = View::opt(grad_output, "gradOutput")?;
+        if let Some(g) = gout {
+            reads.push("gradOutput", g)?;
+        }
+        let mut io = Io::new(reads, View::opt(out, "out")?, View::opt(grads[0], "gradOut")?);
+        for k in 0..EXTRA_GRADS {
+            io.extra[k] = View::opt(grads[k + 1], EXTRA_GRAD_NAMES[k])?.map(|v| (EXTRA_GRAD_NAMES[k], v));
+        }
+        io.check_aliasing(&input)?;
+        Ok(Call::Loss(Box::new(Self {
+            run32,
+            run64,
+            input,
+            slots,
+            shapes,
+            gout,
+            gout_scalar: p[1],
+            reduction,
+            params: p[pos..].to_vec(),
+            io,
+        })))
+    }
+
+    fn run<T: Float>(&self, run: RunFn<T>) -> Res<f64> {
+        expect::<T>(&self.input, "input")?;
+        let f = floats::<T>(&self.io, None, self.gout.as_ref(), self.gout_scalar)?;
+        let mut grads: [Option<&mut [T]>; EXTRA_GRADS] = Default::default();
+        for (g, e) in grads.iter_mut().zip(&self.io.extra) {
+            if let Some((name, v)) = e {
+                expect::<T>(v, name)?;
+                // SAFETY: kind checked; aliasing checked when parsed.
+                *g = Some(unsafe { v.slice_mut::<T>() });
+            }
+        }
+        let mut slots: [Slot<'_, T>; SLOTS] = [Slot::Absent, Slot::Absent, Slot::Absent, Slot::Absent];
+        for (s, v) in slots.iter_mut().zip(&self.slots) {
+            let Some(v) = v else { continue };
+            // SAFETY (all arms): kinds checked by the match; read-only, and no
+            // output overlaps them (checked when parsed).
+            *s = match v.kind {
+                // SAFETY: kind checked by the arm; read-only.
+                k if k == T::KIND => Slot::Float(unsafe { v.slice::<T>() }),
+                // SAFETY: as above.
+                Kind::I32 => Slot::I32(unsafe { v.slice::<i32>() }),
+                // SAFETY: as above.
+                Kind::I64 => Slot::I64(unsafe { v.slice::<i64>() }),
+                k => Slot::Other(k.js_name()),
+            };
+        }
+        let args = Args {
+            // SAFETY: kinds checked; aliasing checked when parsed.
+            x: unsafe { self.io.input_grad::<T>(&self.input)? },
+            slots,
+            shapes: [&self.shapes[0], &self.shapes[1], &self.shapes[2], &self.shapes[3]],
+            grads,
+            out: f.out,
+            gout: f.gout,
+            reduction: reduction(self.reduction, true)?,
+            params: &self.params,
+        };
+        run(args)
+    }
+}
+
+/// Declares each loss once: its sync and async native entries, which parse
+/// the uniform argument layout ([`LossCall::parse`]) and run the loss's
+/// `run` (`losskit_core::losses::<loss>::run`) for the input's float type.
+macro_rules! losses {
+    ($($sync:ident, $async_:ident, $js:literal, $js_async:literal => $run:path;)*) => {$(
+        #[doc = concat!("Native `", $js, "` (uniform loss layout). Internal: use `index.ts`.")]
+        #[napi(js_name = $js)]
+        pub fn $sync(
+            env: Env, input: Unknown<'_>, a1: Option<Unknown<'_>>, a2: Option<Unknown<'_>>, a3: Option<Unknown<'_>>,
+            grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
+            grad1: Option<Unknown<'_>>, grad2: Option<Unknown<'_>>, params: Unknown<'_>,
+        ) -> napi::Result<f64> {
+            run_sync(&env, || LossCall::parse($run, $run,
+                [Some(&input), a1.as_ref(), a2.as_ref(), a3.as_ref()], grad_output.as_ref(), out.as_ref(),
+                [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params))
+        }
+
+        #[doc = concat!("Native `", $js, "` on a libuv worker thread; the inputs must be private copies.")]
+        #[napi(js_name = $js_async)]
+        pub fn $async_(
+            env: Env, input: Unknown<'_>, a1: Option<Unknown<'_>>, a2: Option<Unknown<'_>>, a3: Option<Unknown<'_>>,
+            grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
+            grad1: Option<Unknown<'_>>, grad2: Option<Unknown<'_>>, params: Unknown<'_>,
+        ) -> napi::Result<AsyncTask<CallTask>> {
+            task($js, LossCall::parse($run, $run,
+                [Some(&input), a1.as_ref(), a2.as_ref(), a3.as_ref()], grad_output.as_ref(), out.as_ref(),
+                [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params), &env)
+        }
+    )*};
+}
+
+use losskit_core::losses;
+
+losses! {
+    kl_div, kl_div_async, "klDiv", "klDivAsync" => losses::kl_div::run;
+    binary_cross_entropy, binary_cross_entropy_async, "binaryCrossEntropy", "binaryCrossEntropyAsync" => losses::binary_cross_entropy::run;
+    binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_async, "binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsAsync" => losses::binary_cross_entropy_with_logits::run;
+    l1_loss, l1_loss_async, "l1Loss", "l1LossAsync" => losses::l1_loss::run;
+    mse_loss, mse_loss_async, "mseLoss", "mseLossAsync" => losses::mse_loss::run;
+    smooth_l1_loss, smooth_l1_loss_async, "smoothL1Loss", "smoothL1LossAsync" => losses::smooth_l1_loss::run;
+    huber_loss, huber_loss_async, "huberLoss", "huberLossAsync" => losses::huber_loss::run;
+    gaussian_nll_loss, gaussian_nll_loss_async, "gaussianNllLoss", "gaussianNllLossAsync" => losses::gaussian_nll_loss::run;
+}
+
 fn io_of(reads: Reads, out: Option<&Unknown<'_>>, grad: Option<&Unknown<'_>>, input: &View) -> Res<Io> {
-    let io = Io { reads, out: View::opt(out, "out")?, grad: View::opt(grad, "gradOut")? };
+    let io = Io::new(reads, View::opt(out, "out")?, View::opt(grad, "gradOut")?);
     io.check_aliasing(input)?;
     Ok(io)
 }
@@ -370,7 +484,7 @@ fn class_call(
     let mut reads = Reads::default();
     for (name, v) in [("target", target), ("weight", weight), ("gradOutput", gout)] {
         if let Some(v) = v {
-            reads.push(name, v);
+            reads.push(name, v)?;
         }
     }
     let io = io_of(reads, out, grad_out, &input)?;
@@ -390,66 +504,10 @@ fn class_call(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn elem_call(
-    which: Elem,
-    input: &Unknown<'_>,
-    target: &Unknown<'_>,
-    shape: &[f64],
-    weight: Option<&Unknown<'_>>,
-    weight_shape: Option<&[f64]>,
-    pos_weight: Option<&Unknown<'_>>,
-    pos_weight_shape: Option<&[f64]>,
-    reduction: u32,
-    gout_scalar: f64,
-    grad_output: Option<&Unknown<'_>>,
-    out: Option<&Unknown<'_>>,
-    grad_out: Option<&Unknown<'_>>,
-) -> Res<Call> {
-    let input = View::of(input, "input")?;
-    let target = View::of(target, "target")?;
-    let mut reads = Reads::default();
-    reads.push("target", target);
-    let mut operand =
-        |v: Option<&Unknown<'_>>, s: Option<&[f64]>, n: &'static str| -> Res<Option<(View, Vec<usize>)>> {
-            match v {
-                None => Ok(None),
-                Some(v) => {
-                    let view = View::of(v, n)?;
-                    reads.push(n, view);
-                    let s = match s {
-                        Some(s) => shape_of(s, n)?,
-                        None => vec![view.len],
-                    };
-                    Ok(Some((view, s)))
-                }
-            }
-        };
-    let weight = operand(weight, weight_shape, "weight")?;
-    let pos_weight = operand(pos_weight, pos_weight_shape, "posWeight")?;
-    let gout = View::opt(grad_output, "gradOutput")?;
-    if let Some(g) = gout {
-        reads.push("gradOutput", g);
-    }
-    let io = io_of(reads, out, grad_out, &input)?;
-    Ok(Call::Elem {
-        which,
-        shape: shape_of(shape, "shape")?,
-        input,
-        target,
-        weight,
-        pos_weight,
-        reduction,
-        gout,
-        gout_scalar,
-        io,
-    })
-}
-
 fn helper_io(input: &Unknown<'_>, out: &Unknown<'_>) -> Res<(View, View)> {
     let x = View::of(input, "input")?;
     let o = View::of(out, "out")?;
-    Io { reads: Reads::default(), out: Some(o), grad: None }.check_aliasing(&x)?;
+    Io::new(Reads::default(), Some(o), None).check_aliasing(&x)?;
     Ok((x, o))
 }
 
@@ -472,8 +530,8 @@ fn unary_call(logit: bool, input: &Unknown<'_>, eps: Option<f64>, out: &Unknown<
 }
 
 /// Runs a parsed call now, on the JS thread.
-fn run_sync(env: &Env, name: &str, call: impl FnOnce() -> Res<Call>) -> napi::Result<f64> {
-    guard(env, name, || call()?.run())
+fn run_sync(env: &Env, call: impl FnOnce() -> Res<Call>) -> napi::Result<f64> {
+    guard(env, || call()?.run())
 }
 
 /// The async API's task: the same [`Call::run`], on a libuv worker thread.
@@ -494,11 +552,13 @@ impl Task for CallTask {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.run())) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                let msg = format!("{}: {}", self.name, e.message);
+                let msg = e.message.clone();
                 self.error = Some(e);
                 Err(napi::Error::new(Status::GenericFailure, msg))
             }
-            Err(_) => Err(napi::Error::new(Status::GenericFailure, format!("{}: internal error", self.name))),
+            Err(_) => {
+                Err(napi::Error::new(Status::GenericFailure, format!("internal error in {}", self.name)))
+            }
         }
     }
 
@@ -508,8 +568,7 @@ impl Task for CallTask {
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<f64> {
         let Some(e) = self.error.take() else { return Err(err) };
-        let msg = format!("{}: {}", self.name, e.message);
-        let base = napi::Error::new(e.kind.code(), msg);
+        let base = napi::Error::new(e.kind.code(), e.message);
         // SAFETY: env is the live environment of this completion callback.
         let value = unsafe {
             match e.kind {
@@ -525,15 +584,7 @@ impl Task for CallTask {
 fn task(name: &'static str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTask>> {
     match call {
         Ok(call) => Ok(AsyncTask::new(CallTask { name, call: Some(call), error: None })),
-        Err(e) => Err(throw(env, name, &e)),
-    }
-}
-
-fn grad_name(base: &'static str, with_grad: &'static str, grad_out: Option<&Unknown<'_>>) -> &'static str {
-    if grad_out.is_some() {
-        with_grad
-    } else {
-        base
+        Err(e) => Err(throw(env, &e)),
     }
 }
 
@@ -542,22 +593,20 @@ fn grad_name(base: &'static str, with_grad: &'static str, grad_out: Option<&Unkn
 macro_rules! entries {
     (
         $(#[$doc:meta])*
-        $sync:ident, $async_:ident, $js:literal, $js_async:literal, $name:expr, ret $ret:ty, map $map:expr,
+        $sync:ident, $async_:ident, $js:literal, $js_async:literal, ret $ret:ty, map $map:expr,
         ($($arg:ident : $ty:ty),* $(,)?) => $build:expr
     ) => {
         $(#[$doc])*
         #[napi(js_name = $js)]
         pub fn $sync(env: Env, $($arg: $ty),*) -> napi::Result<$ret> {
-            let name = $name;
-            run_sync(&env, &name, || $build).map($map)
+            run_sync(&env, || $build).map($map)
         }
 
         $(#[$doc])*
         /// Runs on a libuv worker thread; the inputs must be private copies.
         #[napi(js_name = $js_async)]
         pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<AsyncTask<CallTask>> {
-            let name: &'static str = $name;
-            task(name, $build, &env)
+            task($js, $build, &env)
         }
     };
 }
@@ -582,7 +631,7 @@ fn class_params(p: &Unknown<'_>) -> Res<[f64; 8]> {
 entries!(
     /// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
     cross_entropy, cross_entropy_async, "crossEntropy", "crossEntropyAsync",
-    grad_name("crossEntropy", "crossEntropyWithGrad", grad_out.as_ref()), ret f64, map |v| v,
+    ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
      params: Unknown<'_>)
@@ -593,7 +642,7 @@ entries!(
 entries!(
     /// Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
     nll_loss, nll_loss_async, "nllLoss", "nllLossAsync",
-    grad_name("nllLoss", "nllLossWithGrad", grad_out.as_ref()), ret f64, map |v| v,
+    ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
      grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
      params: Unknown<'_>)
@@ -602,72 +651,36 @@ entries!(
 );
 
 entries!(
-    /// Native KL divergence. Internal: use `index.ts`.
-    kl_div, kl_div_async, "klDiv", "klDivAsync",
-    grad_name("klDiv", "klDivWithGrad", grad_out.as_ref()), ret f64, map |v| v,
-    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, log_target: bool, reduction: u32,
-     grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
-     grad_out: Option<Unknown<'_>>)
-    => elem_call(Elem::Kl { log_target }, &input, &target, &shape, None, None, None, None, reduction,
-        grad_output_scalar, grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
-);
-
-entries!(
-    /// Native binary cross entropy. Internal: use `index.ts`.
-    binary_cross_entropy, binary_cross_entropy_async, "binaryCrossEntropy", "binaryCrossEntropyAsync",
-    grad_name("binaryCrossEntropy", "binaryCrossEntropyWithGrad", grad_out.as_ref()), ret f64, map |v| v,
-    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
-     weight_shape: Option<Vec<f64>>, reduction: u32, grad_output_scalar: f64,
-     grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>)
-    => elem_call(Elem::Bce, &input, &target, &shape, weight.as_ref(), weight_shape.as_deref(), None,
-        None, reduction, grad_output_scalar, grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
-);
-
-entries!(
-    /// Native binary cross entropy with logits. Internal: use `index.ts`.
-    binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_async,
-    "binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsAsync",
-    grad_name("binaryCrossEntropyWithLogits", "binaryCrossEntropyWithLogitsWithGrad", grad_out.as_ref()), ret f64, map |v| v,
-    (input: Unknown<'_>, target: Unknown<'_>, shape: Vec<f64>, weight: Option<Unknown<'_>>,
-     weight_shape: Option<Vec<f64>>, pos_weight: Option<Unknown<'_>>, pos_weight_shape: Option<Vec<f64>>,
-     reduction: u32, grad_output_scalar: f64, grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>,
-     grad_out: Option<Unknown<'_>>)
-    => elem_call(Elem::BceLogits, &input, &target, &shape, weight.as_ref(), weight_shape.as_deref(),
-        pos_weight.as_ref(), pos_weight_shape.as_deref(), reduction, grad_output_scalar,
-        grad_output.as_ref(), out.as_ref(), grad_out.as_ref())
-);
-
-entries!(
     /// Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-    log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", "logSoftmax", ret (), map |_| (),
+    log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::LogSoftmax, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
-    softmax_fn, softmax_async, "softmax", "softmaxAsync", "softmax", ret (), map |_| (),
+    softmax_fn, softmax_async, "softmax", "softmaxAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Softmax, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
-    entropy, entropy_async, "entropy", "entropyAsync", "entropy", ret (), map |_| (),
+    entropy, entropy_async, "entropy", "entropyAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Entropy, &input, outer, c, inner, &out)
 );
 
 entries!(
     /// Native sigmoid. Internal: use `index.ts`.
-    sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", "sigmoid", ret (), map |_| (),
+    sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", ret (), map |_| (),
     (input: Unknown<'_>, out: Unknown<'_>)
     => unary_call(false, &input, None, &out)
 );
 
 entries!(
     /// Native logit. Internal: use `index.ts`.
-    logit, logit_async, "logit", "logitAsync", "logit", ret (), map |_| (),
+    logit, logit_async, "logit", "logitAsync", ret (), map |_| (),
     (input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>)
     => unary_call(true, &input, eps, &out)
 );

@@ -146,17 +146,27 @@ pub fn expect<T: Float>(v: &View, name: &str) -> Result<(), Error> {
     }
 }
 
-/// The read-only arguments of a call, by name (at most 6; no allocation).
+/// Most read-only arguments of one call.
+const MAX_READS: usize = 8;
+
+/// The read-only arguments of a call, by name (no allocation).
 #[derive(Clone, Copy, Default)]
 pub struct Reads {
-    items: [Option<(&'static str, View)>; 6],
+    items: [Option<(&'static str, View)>; MAX_READS],
     len: usize,
 }
 
 impl Reads {
-    pub fn push(&mut self, name: &'static str, v: View) {
-        self.items[self.len] = Some((name, v));
+    /// # Errors
+    /// More than [`MAX_READS`] arguments (a binding bug, reported, never a panic).
+    pub fn push(&mut self, name: &'static str, v: View) -> Result<(), Error> {
+        let slot = self
+            .items
+            .get_mut(self.len)
+            .ok_or_else(|| Error::value(format!("too many arguments ({name})")))?;
+        *slot = Some((name, v));
         self.len += 1;
+        Ok(())
     }
     pub fn iter(&self) -> impl Iterator<Item = &(&'static str, View)> {
         self.items[..self.len].iter().flatten()
@@ -168,14 +178,26 @@ pub struct Io {
     pub reads: Reads,
     pub out: Option<View>,
     pub grad: Option<View>,
+    /// Gradients of the other differentiable tensors, by name.
+    pub extra: [Option<(&'static str, View)>; 2],
 }
 
 impl Io {
+    pub fn new(reads: Reads, out: Option<View>, grad: Option<View>) -> Self {
+        Self { reads, out, grad, extra: [None, None] }
+    }
+
     /// Outputs may not share memory with any input or with each other — except
     /// that `gradOut` may be exactly the input (in-place gradient).
     pub fn check_aliasing(&self, input: &View) -> Result<(), Error> {
-        // No allocation: the two outputs, either of which may be absent.
-        let outs = [("out", self.out.as_ref()), ("gradOut", self.grad.as_ref())];
+        // No allocation: the outputs, any of which may be absent.
+        let [e0, e1] = self.extra;
+        let outs = [
+            ("out", self.out.as_ref()),
+            ("gradOut", self.grad.as_ref()),
+            (e0.map_or("", |e| e.0), e0.as_ref().map(|e| &e.1)),
+            (e1.map_or("", |e| e.0), e1.as_ref().map(|e| &e.1)),
+        ];
         for (i, &(oname, o)) in outs.iter().enumerate() {
             let Some(o) = o else { continue };
             if oname == "gradOut" && o.same(input) {
