@@ -1632,4 +1632,4 @@ export function getNumThreads(): number {
 }
 
 /** @internal The shared implementation behind `losskit/async`. */
-export const __impl = { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses: declaredApi<true>(ASYNC) } as const
+export const __impl = { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses: declaredApi<true>(ASYNC), losses: LOSSES } as const

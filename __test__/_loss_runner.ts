@@ -35,6 +35,7 @@ import {
   snapshot,
   type TargetValue,
   type Tensor,
+  type TensorSpec,
   toGradOutput,
   toInput,
   tolFor,
@@ -46,8 +47,8 @@ import {
 type AnyFn = (...args: any[]) => any
 
 export interface LossModule {
-  forward(input: unknown, target: unknown): unknown
-  forwardWithGrad(input: unknown, target: unknown, gradOutput?: unknown): { loss: unknown; grad: unknown }
+  forward(...args: unknown[]): unknown
+  forwardWithGrad(...args: unknown[]): { loss: unknown; grad?: unknown; grads?: Record<string, unknown> }
 }
 
 export interface LossApi {
@@ -69,6 +70,8 @@ const TAG: Record<DType, string> = { float64: 'f64', float32: 'f32' }
 interface Built {
   input: Tensor<FloatArray>
   target: TargetValue
+  /** tensors after the target (GaussianNLL's variance) */
+  extra: unknown[]
   options: Options
   gradOutput: number | Tensor<FloatArray> | undefined
 }
@@ -77,9 +80,15 @@ function build(c: LossCase, dtype: DType): Built {
   return {
     input: toInput(c.input, dtype),
     target: toTarget(c.target, dtype),
+    extra: c.variance === undefined ? [] : [typeof c.variance === 'number' ? c.variance : toInput(c.variance, dtype)],
     options: toOptions(c.options, dtype),
     gradOutput: toGradOutput(c.gradOutput, dtype),
   }
+}
+
+/** Whether the case's loss has a second differentiable tensor (a `{ loss, grads }` result). */
+function multiGrad(c: LossCase): boolean {
+  return c.variance !== undefined
 }
 
 /** 1-D tensors as bare typed arrays (SPEC: a bare typed array is a 1-D tensor). */
@@ -104,8 +113,9 @@ function viewOf<T>(v: T): T {
 function expectedFor(c: LossCase, dtype: DType) {
   const e = c.expected
   if (!e) throw new Error(`${c.name}: no expectation`)
-  if (dtype === 'float32') return { loss: e.lossF32 ?? e.loss, grad: e.gradF32 ?? e.grad }
-  return { loss: e.loss, grad: e.grad }
+  if (dtype === 'float32')
+    return { loss: e.lossF32 ?? e.loss, grad: e.gradF32 ?? e.grad, gradVariance: e.gradVarianceF32 ?? e.gradVariance }
+  return { loss: e.loss, grad: e.grad, gradVariance: e.gradVariance }
 }
 
 function lossShape(c: LossCase): number[] {
@@ -139,25 +149,44 @@ function checkLoss(t: T, got: unknown, c: LossCase, dtype: DType, form: string) 
   assertDtype(t, got, dtype, label)
 }
 
-function checkGrad(t: T, got: unknown, c: LossCase, dtype: DType, form: string) {
+function checkGrad(t: T, got: unknown, c: LossCase, dtype: DType, form: string, which: 'grad' | 'gradVariance' = 'grad') {
   const exp = expectedFor(c, dtype)
-  const label = `${c.name} [${TAG[dtype]}] ${form} grad`
+  const label = `${c.name} [${TAG[dtype]}] ${form} ${which}`
   if (!isTensorLike(got)) {
-    t.fail(`${label}: grad must always be a Tensor shaped like the input, got ${describe(got)}`)
+    t.fail(`${label}: a gradient must always be a Tensor shaped like its tensor, got ${describe(got)}`)
     return
   }
-  assertClose(t, got, exp.grad, { ...tolFor(dtype), label })
+  assertClose(t, got, exp[which] as TensorSpec, { ...tolFor(dtype), label })
   assertDtype(t, got, dtype, label)
 }
 
+/** The input's gradient of a `{ loss, grad }` or `{ loss, grads: { input, … } }` result. */
+function inputGrad(res: unknown): unknown {
+  const r = res as { grad?: unknown; grads?: { input?: unknown } }
+  return r.grads !== undefined ? r.grads.input : r.grad
+}
+
 function checkWithGrad(t: T, res: unknown, c: LossCase, dtype: DType, form: string) {
-  if (typeof res !== 'object' || res === null || !('loss' in res) || !('grad' in res)) {
-    t.fail(`${c.name} [${TAG[dtype]}] ${form}: expected {loss, grad}, got ${describe(res)}`)
+  const key = multiGrad(c) ? 'grads' : 'grad'
+  if (typeof res !== 'object' || res === null || !('loss' in res) || !(key in res)) {
+    t.fail(`${c.name} [${TAG[dtype]}] ${form}: expected {loss, ${key}}, got ${describe(res)}`)
     return
   }
-  const r = res as { loss: unknown; grad: unknown }
+  const r = res as { loss: unknown; grad?: unknown; grads?: Record<string, unknown> }
   checkLoss(t, r.loss, c, dtype, form)
-  checkGrad(t, r.grad, c, dtype, form)
+  checkGrad(t, inputGrad(r), c, dtype, form)
+  if (r.grads !== undefined) {
+    const keys = Object.keys(r.grads).sort()
+    const hasVar = expectedFor(c, dtype).gradVariance !== undefined
+    t.deepEqual(keys, hasVar ? ['input', 'variance'] : ['input'], `${c.name} ${form}: grads keys`)
+    if (hasVar) checkGrad(t, r.grads.variance, c, dtype, form, 'gradVariance')
+  }
+}
+
+/** `gradOut` for the case: one buffer, or `{ input, variance }` for a loss with several gradients. */
+function gradOutFor(c: LossCase, input: FloatArray, variance?: FloatArray): unknown {
+  if (!multiGrad(c)) return input
+  return variance === undefined ? { input } : { input, variance }
 }
 
 function withGradOptions(b: Built): Options {
@@ -169,8 +198,8 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
   // 1. functional
   {
     const b = build(c, dtype)
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
-    checkLoss(t, api.fn(b.input, b.target, b.options), c, dtype, `${api.name}()`)
+    const snaps = snapshot({ input: b.input, target: b.target, variance: b.extra[0], options: b.options })
+    checkLoss(t, api.fn(b.input, b.target, ...b.extra, b.options), c, dtype, `${api.name}()`)
     assertUnchanged(t, snaps, `${tag} ${api.name}()`)
   }
   // 2. WithGrad (tensor forms)
@@ -178,7 +207,7 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
     const b = build(c, dtype)
     const o = withGradOptions(b)
     const snaps = snapshot({ input: b.input, target: b.target, options: b.options, gradOutput: b.gradOutput })
-    checkWithGrad(t, api.withGrad(b.input, b.target, o), c, dtype, `${api.name}WithGrad()`)
+    checkWithGrad(t, api.withGrad(b.input, b.target, ...b.extra, o), c, dtype, `${api.name}WithGrad()`)
     assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad()`)
   }
   // 3. WithGrad with bare typed arrays for every 1-D tensor
@@ -186,17 +215,18 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
     const b = build(c, dtype)
     const o = bareOptions(withGradOptions(b))
     if (o.gradOutput !== undefined) o.gradOutput = bare(o.gradOutput)
-    checkWithGrad(t, api.withGrad(bare(b.input), bare(b.target), o), c, dtype, `${api.name}WithGrad(bare arrays)`)
+    checkWithGrad(t, api.withGrad(bare(b.input), bare(b.target), ...b.extra.map(bare), o), c, dtype, `${api.name}WithGrad(bare arrays)`)
   }
   // 4. module
   {
     const b = build(c, dtype)
     const m = new api.Module(b.options)
-    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward()')
-    const res = b.gradOutput === undefined ? m.forwardWithGrad(b.input, b.target) : m.forwardWithGrad(b.input, b.target, b.gradOutput)
+    const args = [b.input, b.target, ...b.extra]
+    checkLoss(t, m.forward(...args), c, dtype, 'Module.forward()')
+    const res = b.gradOutput === undefined ? m.forwardWithGrad(...args) : m.forwardWithGrad(...args, b.gradOutput)
     checkWithGrad(t, res, c, dtype, 'Module.forwardWithGrad()')
     // the module keeps no state between calls: the second forward gives the same
-    checkLoss(t, m.forward(b.input, b.target), c, dtype, 'Module.forward() again')
+    checkLoss(t, m.forward(...args), c, dtype, 'Module.forward() again')
   }
   // 5. the other integer type for class-index targets
   if (c.target.kind !== 'float') {
@@ -216,7 +246,13 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
     const b = build(c, dtype)
     const o = withGradOptions(b)
     for (const k of ['weight', 'posWeight', 'gradOutput']) if (k in o) o[k] = viewOf(o[k])
-    checkWithGrad(t, api.withGrad(viewOf(b.input), viewOf(b.target), o), c, dtype, `${api.name}WithGrad(subarray views)`)
+    checkWithGrad(
+      t,
+      api.withGrad(viewOf(b.input), viewOf(b.target), ...b.extra.map(viewOf), o),
+      c,
+      dtype,
+      `${api.name}WithGrad(subarray views)`,
+    )
   }
   // 7. out / gradOut preallocated
   {
@@ -225,19 +261,26 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
     const lshape = lossShape(c)
     const o = withGradOptions(b)
     const gradOut = new Ctor(shapeSize(c.input.shape)).fill(12345)
-    o.gradOut = gradOut
+    const v = b.extra[0]
+    const gradOutVar = isTensorLike(v) ? new Ctor(v.data.length).fill(12345) : undefined
+    o.gradOut = gradOutFor(c, gradOut, gradOutVar)
     let out: FloatArray | undefined
     if (lshape.length > 0) {
       out = new Ctor(shapeSize(lshape)).fill(12345)
       o.out = out
     }
-    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown }
+    const res = api.withGrad(b.input, b.target, ...b.extra, o) as { loss: unknown; grads?: Record<string, unknown> }
     checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({out, gradOut})`)
-    t.true(isTensorLike(res.grad) && res.grad.data === gradOut, `${tag}: result.grad.data must be the gradOut buffer`)
+    const g = inputGrad(res)
+    t.true(isTensorLike(g) && g.data === gradOut, `${tag}: the input's gradient must be the gradOut buffer`)
+    if (gradOutVar) {
+      const gv = res.grads?.variance
+      t.true(isTensorLike(gv) && gv.data === gradOutVar, `${tag}: the variance's gradient must be the gradOut.variance buffer`)
+    }
     if (out) t.true(isTensorLike(res.loss) && res.loss.data === out, `${tag}: result.loss.data must be the out buffer`)
     if (out) {
       const out2 = new Ctor(out.length).fill(-1)
-      const r2 = api.fn(b.input, b.target, { ...b.options, out: out2 })
+      const r2 = api.fn(b.input, b.target, ...b.extra, { ...b.options, out: out2 })
       checkLoss(t, r2, c, dtype, `${api.name}({out})`)
       t.true(isTensorLike(r2) && r2.data === out2, `${tag}: ${api.name}() result.data must be the out buffer`)
     }
@@ -246,10 +289,11 @@ function runValueCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
   {
     const b = build(c, dtype)
     const o = withGradOptions(b)
-    o.gradOut = b.input.data
-    const res = api.withGrad(b.input, b.target, o) as { loss: unknown; grad: unknown }
+    o.gradOut = gradOutFor(c, b.input.data)
+    const res = api.withGrad(b.input, b.target, ...b.extra, o)
     checkWithGrad(t, res, c, dtype, `${api.name}WithGrad({gradOut: input.data})`)
-    t.true(isTensorLike(res.grad) && res.grad.data === b.input.data, `${tag}: in-place grad must return the input's buffer`)
+    const g = inputGrad(res)
+    t.true(isTensorLike(g) && g.data === b.input.data, `${tag}: in-place grad must return the input's buffer`)
   }
 }
 
@@ -261,24 +305,24 @@ function runErrorCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
   const tag = `${c.name} [${TAG[dtype]}]`
   {
     const b = build(c, dtype)
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
-    const e = t.throws(() => api.fn(b.input, b.target, b.options), expectation, `${tag} ${api.name}()`)
+    const snaps = snapshot({ input: b.input, target: b.target, variance: b.extra[0], options: b.options })
+    const e = t.throws(() => api.fn(b.input, b.target, ...b.extra, b.options), expectation, `${tag} ${api.name}()`)
     if (e) t.true(e.message.includes(api.name), `${tag}: the message must name ${api.name}: ${JSON.stringify(e.message)}`)
     assertUnchanged(t, snaps, `${tag} ${api.name}() (throwing)`)
   }
   {
     const b = build(c, dtype)
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
-    t.throws(() => api.withGrad(b.input, b.target, b.options), expectation, `${tag} ${api.name}WithGrad()`)
+    const snaps = snapshot({ input: b.input, target: b.target, variance: b.extra[0], options: b.options })
+    t.throws(() => api.withGrad(b.input, b.target, ...b.extra, b.options), expectation, `${tag} ${api.name}WithGrad()`)
     assertUnchanged(t, snaps, `${tag} ${api.name}WithGrad() (throwing)`)
   }
   {
     // SPEC: "nothing the caller passed is modified" -- also when the gradient was to be
     // written over the input (gradOut = input.data): the error must come before any write.
     const b = build(c, dtype)
-    const snaps = snapshot({ input: b.input, target: b.target, options: b.options })
+    const snaps = snapshot({ input: b.input, target: b.target, variance: b.extra[0], options: b.options })
     t.throws(
-      () => api.withGrad(b.input, b.target, { ...b.options, gradOut: b.input.data }),
+      () => api.withGrad(b.input, b.target, ...b.extra, { ...b.options, gradOut: gradOutFor(c, b.input.data) }),
       expectation,
       `${tag} ${api.name}WithGrad({gradOut: input.data})`,
     )
@@ -286,8 +330,8 @@ function runErrorCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
   }
   {
     const b = build(c, dtype)
-    t.throws(() => new api.Module(b.options).forwardWithGrad(b.input, b.target), expectation, `${tag} Module.forwardWithGrad()`)
-    t.throws(() => new api.Module(b.options).forward(b.input, b.target), expectation, `${tag} Module.forward()`)
+    t.throws(() => new api.Module(b.options).forwardWithGrad(b.input, b.target, ...b.extra), expectation, `${tag} Module.forwardWithGrad()`)
+    t.throws(() => new api.Module(b.options).forward(b.input, b.target, ...b.extra), expectation, `${tag} Module.forward()`)
     if (err.optionError) {
       // SPEC: "new CrossEntropyLoss(options) validates its options at once"
       t.throws(() => new api.Module(b.options), expectation, `${tag} new Module(options)`)
@@ -301,6 +345,8 @@ function runErrorCase(t: T, api: LossApi, c: LossCase, dtype: DType): void {
 export interface Sample {
   input: Tensor<FloatArray>
   target: TargetValue
+  /** tensors after the target (GaussianNLL's variance) */
+  extra?: unknown[]
   /** valid options without `reduction` */
   options: Options
   /** shape of the 'none' loss */
@@ -331,25 +377,30 @@ const ARG_VALUE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }
 
 export function registerContractTests(test: TestFn, api: LossApi, spec: ContractSpec): void {
   const n = api.name
+  // A loss with several gradients takes `gradOut` as an object; the input's is `gradOut.input`.
+  const wrap = (g: FloatArray): unknown => ((spec.sample('float64').extra ?? []).length > 0 ? { input: g } : g)
   for (const dtype of DTYPES) {
     const tag = `${n} contract${spec.label ? ` (${spec.label})` : ''} [${TAG[dtype]}]`
 
     test(`${tag}: defaults are PyTorch's (reduction 'mean'); options and module options may be omitted`, (t) => {
       const s = spec.sample(dtype)
-      const withMean = api.fn(s.input, s.target, { ...s.options, reduction: 'mean' })
+      const withMean = api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'mean' })
       t.is(typeof withMean, 'number')
       const label = `${tag} defaults`
       if (Object.keys(s.options).length === 0) {
-        assertClose(t, api.fn(s.input, s.target), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t)` })
-        assertClose(t, new api.Module().forward(s.input, s.target), withMean as number, {
+        assertClose(t, api.fn(s.input, s.target, ...(s.extra ?? [])), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t)` })
+        assertClose(t, new api.Module().forward(s.input, s.target, ...(s.extra ?? [])), withMean as number, {
           ...tolFor(dtype),
           label: `${label} new Module()`,
         })
-        const r = api.withGrad(s.input, s.target) as { loss: unknown; grad: unknown }
+        const r = api.withGrad(s.input, s.target, ...(s.extra ?? [])) as { loss: unknown; grad: unknown }
         assertClose(t, r.loss, withMean as number, { ...tolFor(dtype), label: `${label} fnWithGrad(x, t)` })
       }
-      assertClose(t, api.fn(s.input, s.target, s.options), withMean as number, { ...tolFor(dtype), label: `${label} fn(x, t, o)` })
-      assertClose(t, new api.Module(s.options).forward(s.input, s.target), withMean as number, {
+      assertClose(t, api.fn(s.input, s.target, ...(s.extra ?? []), s.options), withMean as number, {
+        ...tolFor(dtype),
+        label: `${label} fn(x, t, o)`,
+      })
+      assertClose(t, new api.Module(s.options).forward(s.input, s.target, ...(s.extra ?? [])), withMean as number, {
         ...tolFor(dtype),
         label: `${label} Module(o)`,
       })
@@ -357,29 +408,34 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
 
     test(`${tag}: 'none' result is a Tensor of the input's type; scalar reductions are numbers`, (t) => {
       const s = spec.sample(dtype)
-      const none = api.fn(s.input, s.target, { ...s.options, reduction: 'none' })
+      const none = api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'none' })
       t.true(isTensorLike(none), `'none' must give a Tensor, got ${describe(none)}`)
       if (isTensorLike(none)) {
         t.deepEqual(Array.from(none.shape), s.noneShape)
         t.true(none.data instanceof floatCtor(dtype))
       }
-      t.is(typeof api.fn(s.input, s.target, { ...s.options, reduction: 'sum' }), 'number')
-      const r = api.withGrad(s.input, s.target, { ...s.options, reduction: 'sum' }) as { loss: unknown; grad: Tensor }
+      t.is(typeof api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'sum' }), 'number')
+      const r = api.withGrad(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'sum' }) as { loss: unknown }
       t.is(typeof r.loss, 'number')
-      t.deepEqual(Array.from(r.grad.shape), Array.from(s.input.shape))
-      t.true(r.grad.data instanceof floatCtor(dtype))
-      t.not(r.grad.data, s.input.data, 'without gradOut the gradient gets a fresh buffer')
+      const g = inputGrad(r) as Tensor
+      t.deepEqual(Array.from(g.shape), Array.from(s.input.shape))
+      t.true(g.data instanceof floatCtor(dtype))
+      t.not(g.data, s.input.data, 'without gradOut the gradient gets a fresh buffer')
     })
 
     test(`${tag}: input of the wrong type throws ERR_INVALID_ARG_TYPE`, (t) => {
       const s = spec.sample(dtype)
       const ints = { data: Int32Array.from(s.input.data, (v) => Math.round(v)), shape: s.input.shape }
-      t.throws(() => api.fn(ints, s.target, s.options), ARG_TYPE, 'Int32Array input')
-      t.throws(() => api.fn({ data: Array.from(s.input.data), shape: s.input.shape }, s.target, s.options), ARG_TYPE, 'plain array data')
-      t.throws(() => api.fn('x', s.target, s.options), ARG_TYPE, 'string input')
-      t.throws(() => api.fn(null, s.target, s.options), ARG_TYPE, 'null input')
-      t.throws(() => api.withGrad(ints, s.target, s.options), ARG_TYPE, 'Int32Array input (WithGrad)')
-      t.throws(() => new api.Module(s.options).forward(ints, s.target), ARG_TYPE, 'Int32Array input (Module)')
+      t.throws(() => api.fn(ints, s.target, ...(s.extra ?? []), s.options), ARG_TYPE, 'Int32Array input')
+      t.throws(
+        () => api.fn({ data: Array.from(s.input.data), shape: s.input.shape }, s.target, ...(s.extra ?? []), s.options),
+        ARG_TYPE,
+        'plain array data',
+      )
+      t.throws(() => api.fn('x', s.target, ...(s.extra ?? []), s.options), ARG_TYPE, 'string input')
+      t.throws(() => api.fn(null, s.target, ...(s.extra ?? []), s.options), ARG_TYPE, 'null input')
+      t.throws(() => api.withGrad(ints, s.target, ...(s.extra ?? []), s.options), ARG_TYPE, 'Int32Array input (WithGrad)')
+      t.throws(() => new api.Module(s.options).forward(ints, s.target, ...(s.extra ?? [])), ARG_TYPE, 'Int32Array input (Module)')
     })
 
     test(`${tag}: target of the wrong type throws ERR_INVALID_ARG_TYPE`, (t) => {
@@ -399,9 +455,17 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
         const w = s.options[key] as Tensor<FloatArray>
         t.true(isTensorLike(w), `sample must hold a ${key}`)
         const wrong = retype(w, otherDtype(dtype))
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: wrong }), ARG_TYPE, `${otherDtype(dtype)} ${key}`)
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key}`)
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, [key]: Array.from(w.data) }), ARG_TYPE, `plain array ${key}`)
+        t.throws(
+          () => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, [key]: wrong }),
+          ARG_TYPE,
+          `${otherDtype(dtype)} ${key}`,
+        )
+        t.throws(() => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key}`)
+        t.throws(
+          () => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, [key]: Array.from(w.data) }),
+          ARG_TYPE,
+          `plain array ${key}`,
+        )
         t.throws(() => new api.Module({ ...s.options, [key]: 'heavy' }), ARG_TYPE, `string ${key} (Module constructor)`)
       })
     }
@@ -416,7 +480,7 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
         t.true(code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE', `${what}: code ${String(code)}`)
       }
       either(
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 1 }), { instanceOf: TypeError }),
+        t.throws(() => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 1 }), { instanceOf: TypeError }),
         'fn',
       )
       either(
@@ -424,7 +488,7 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
         'Module',
       )
       either(
-        t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: null }), { instanceOf: TypeError }),
+        t.throws(() => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: null }), { instanceOf: TypeError }),
         'fn null',
       )
     })
@@ -437,15 +501,27 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
       const nOut = shapeSize(s.noneShape)
       const snaps = snapshot({ input: s.input, target: s.target, options: s.options })
       t.throws(
-        () => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Other(nIn) }),
+        () => api.withGrad(s.input, s.target, ...(s.extra ?? []), { ...s.options, gradOut: wrap(new Other(nIn)) }),
         ARG_TYPE,
         'gradOut of the other float type',
       )
-      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn + 1) }), ARG_VALUE, 'gradOut too long')
-      t.throws(() => api.withGrad(s.input, s.target, { ...s.options, gradOut: new Ctor(nIn - 1) }), ARG_VALUE, 'gradOut too short')
-      t.throws(() => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Ctor(nOut + 1) }), ARG_VALUE, 'out too long')
       t.throws(
-        () => api.fn(s.input, s.target, { ...s.options, reduction: 'none', out: new Other(nOut) }),
+        () => api.withGrad(s.input, s.target, ...(s.extra ?? []), { ...s.options, gradOut: wrap(new Ctor(nIn + 1)) }),
+        ARG_VALUE,
+        'gradOut too long',
+      )
+      t.throws(
+        () => api.withGrad(s.input, s.target, ...(s.extra ?? []), { ...s.options, gradOut: wrap(new Ctor(nIn - 1)) }),
+        ARG_VALUE,
+        'gradOut too short',
+      )
+      t.throws(
+        () => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'none', out: new Ctor(nOut + 1) }),
+        ARG_VALUE,
+        'out too long',
+      )
+      t.throws(
+        () => api.fn(s.input, s.target, ...(s.extra ?? []), { ...s.options, reduction: 'none', out: new Other(nOut) }),
         ARG_TYPE,
         'out of the other float type',
       )
@@ -458,7 +534,7 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
       const nOut = shapeSize(s.noneShape)
       t.throws(
         () =>
-          api.withGrad(s.input, s.target, {
+          api.withGrad(s.input, s.target, ...(s.extra ?? []), {
             ...s.options,
             reduction: 'none',
             gradOutput: { data: new Ctor(nOut + 1).fill(1), shape: [nOut + 1] },
@@ -467,7 +543,7 @@ export function registerContractTests(test: TestFn, api: LossApi, spec: Contract
       )
       t.throws(
         () =>
-          new api.Module({ ...s.options, reduction: 'none' }).forwardWithGrad(s.input, s.target, {
+          new api.Module({ ...s.options, reduction: 'none' }).forwardWithGrad(s.input, s.target, ...(s.extra ?? []), {
             data: new Ctor(nOut + 1),
             shape: [nOut + 1],
           }),

@@ -56,11 +56,16 @@ export interface LossCase {
   target: TargetSpec
   options: Record<string, OptionValue>
   gradOutput?: number | TensorSpec
+  /** GaussianNLL's third tensor (or one number), passed after the target */
+  variance?: number | TensorSpec
   expected?: {
     loss: number | TensorSpec
     grad: TensorSpec
     lossF32?: number | TensorSpec
     gradF32?: TensorSpec
+    /** d/d variance, for a tensor variance: the result is then `{ loss, grads: { input, variance } }` */
+    gradVariance?: TensorSpec
+    gradVarianceF32?: TensorSpec
   }
   error?: ErrorSpec
 }

@@ -220,7 +220,7 @@ function badShapes(shape: readonly number[]): [string, unknown, Expect][] {
 // ---------------------------------------------------------------------------
 // the losses
 
-type LossName = 'crossEntropy' | 'nllLoss' | 'klDiv' | 'binaryCrossEntropy' | 'binaryCrossEntropyWithLogits'
+type LossName = string
 type Variant = 'fn' | 'withGrad' | 'forward' | 'forwardWithGrad'
 
 interface Call {
@@ -232,7 +232,7 @@ interface Call {
 
 interface LossDesc {
   name: LossName
-  Module: 'CrossEntropyLoss' | 'NLLLoss' | 'KLDivLoss' | 'BCELoss' | 'BCEWithLogitsLoss'
+  Module: string
   label: string
   kind: 'index' | 'prob' | 'elem'
   /** a valid call: input shape, 'none' loss shape, class count */
@@ -315,6 +315,34 @@ const LOSSES: LossDesc[] = [
     }),
   },
 ]
+
+// Every loss declared in index.ts's LOSSES that takes (input, target) and has no
+// entry above gets one here, from its declaration: a new loss is in this table
+// without a line of its own.
+{
+  const listed = new Set(LOSSES.map((d) => d.name))
+  for (const [name, decl] of Object.entries(L.__impl.losses)) {
+    if (listed.has(name) || decl.args.length !== 1) continue
+    LOSSES.push({
+      name,
+      Module: decl.module,
+      label: 'elementwise',
+      kind: 'elem',
+      inShape: [2, 3],
+      noneShape: [2, 3],
+      base: (F) => ({
+        input: { data: F.from([0.5, 1.25, 2, 0.125, 1, 1.5]), shape: [2, 3] },
+        target: { data: F.from([0, 1, 1, 0.5, 0, 1]), shape: [2, 3] },
+        options: {},
+      }),
+    })
+  }
+}
+
+/** The declaration of a loss in index.ts's LOSSES, if it has one. */
+function declOf(name: string): (typeof L.__impl.losses)[keyof typeof L.__impl.losses] | undefined {
+  return (L.__impl.losses as Record<string, (typeof L.__impl.losses)[keyof typeof L.__impl.losses]>)[name]
+}
 
 interface Mut {
   label: string
@@ -717,7 +745,7 @@ function lossMutations(d: LossDesc): Mut[] {
       },
     })
   }
-  const reductions = d.name === 'klDiv' ? [] : ['batchmean']
+  const reductions = declOf(d.name)?.batchmean ? [] : ['batchmean']
   for (const r of [
     'avg',
     'MEAN',
@@ -764,7 +792,7 @@ function lossMutations(d: LossDesc): Mut[] {
   }
 
   // weight / posWeight
-  const weightKeys = d.name === 'binaryCrossEntropyWithLogits' ? ['weight', 'posWeight'] : d.name === 'klDiv' ? [] : ['weight']
+  const weightKeys: readonly string[] = declOf(d.name)?.tensors ?? ['weight']
   for (const key of weightKeys) {
     for (const [label, v] of [
       ['a string', () => 'heavy'],
@@ -954,23 +982,48 @@ function lossMutations(d: LossDesc): Mut[] {
       })
     }
   }
-  if (d.name === 'klDiv') {
-    for (const [label, v] of [
-      ['a string', 'yes'],
-      ['1', 1],
-      ['0', 0],
-      ['null', null],
-      ['an object', {}],
-    ] as [string, unknown][]) {
+  // The declared scalar options: booleans and numbers of the wrong type, and
+  // numbers outside the range the declaration checks.
+  for (const [key, sd] of Object.entries(declOf(d.name)?.scalars ?? {})) {
+    const wrong: [string, unknown][] =
+      sd.kind === 'boolean'
+        ? [
+            ['a string', 'yes'],
+            ['1', 1],
+            ['0', 0],
+            ['null', null],
+            ['an object', {}],
+          ]
+        : [
+            ['a string', '1'],
+            ['a boolean', true],
+            ['null', null],
+            ['a bigint', 1n],
+            ['an object', {}],
+          ]
+    for (const [label, v] of wrong) {
       m({
-        label: `logTarget ${label}`,
-        arg: 'logTarget',
+        label: `${key} ${label}`,
+        arg: key,
         expect: TYPE,
         ctor: true,
         apply: (c) => {
-          opts(c).logTarget = v
+          opts(c)[key] = v
         },
       })
+    }
+    if (sd.kind === 'number' && 'check' in sd) {
+      for (const v of [-1, Number.NaN, Number.NEGATIVE_INFINITY]) {
+        m({
+          label: `${key} ${v}`,
+          arg: key,
+          expect: RANGE,
+          ctor: true,
+          apply: (c) => {
+            opts(c)[key] = v
+          },
+        })
+      }
     }
   }
 
