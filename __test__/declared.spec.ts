@@ -94,3 +94,40 @@ for (const [name, decl] of Object.entries(L.__impl.losses)) {
     }
   })
 }
+
+// losskit/async: every declared loss's async twin gives the sync form's bits,
+// small (staged at once) and large (staged in slices), with and without out/gradOut.
+for (const name of Object.keys(L.__impl.losses)) {
+  const decl = (L.__impl.losses as Any)[name]
+  test(`${name} through losskit/async: the same bits as sync (small and staged, out/gradOut)`, async (t) => {
+    const A: Any = await import('losskit/async')
+    const rng = new Rng(7)
+    for (const n of [12, 300_000]) {
+      for (const reduction of ['none', 'mean'] as const) {
+        const shape = [n / 3, 3]
+        const u = rng.uniforms(n, 0.05, 0.95)
+        const x = { data: Float32Array.from(u), shape }
+        const tt = { data: Float32Array.from(rng.uniforms(n, 0, 1)), shape }
+        const extra = decl.args.length === 2 ? [{ data: Float32Array.from(rng.uniforms(n, 0.2, 2)), shape }] : []
+        const multi = extra.length > 0
+        const buffers = () => {
+          const g = new Float32Array(n)
+          return { out: reduction === 'none' ? new Float32Array(n) : undefined, g, gradOut: multi ? { input: g } : g }
+        }
+        const b1 = buffers()
+        const sync = (L as Any)[`${name}WithGrad`](x, tt, ...extra, { reduction, out: b1.out, gradOut: b1.gradOut })
+        const b2 = buffers()
+        const asy = await A[`${name}WithGrad`](x, tt, ...extra, { reduction, out: b2.out, gradOut: b2.gradOut })
+        const label = `${name} n=${n} ${reduction}`
+        const same = (a: Float32Array, b: Float32Array) => Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer)) === 0
+        if (reduction === 'none') t.true(same(asy.loss.data, sync.loss.data), `${label} loss`)
+        else t.is(Object.is(asy.loss, sync.loss), true, `${label} loss ${asy.loss} vs ${sync.loss}`)
+        t.true(same(b2.g, b1.g), `${label} grad`)
+        t.is(multi ? asy.grads.input.data : asy.grad.data, b2.g, `${label}: the gradient is the caller's gradOut`)
+        const plain = await A[name](x, tt, ...extra, { reduction })
+        if (reduction === 'mean') t.is(Object.is(plain, sync.loss), true, `${label} forward`)
+      }
+    }
+    await t.throwsAsync(A[name]('x', 'y', ...(decl.args.length === 2 ? [1] : []), {}), { code: 'ERR_INVALID_ARG_TYPE' })
+  })
+}

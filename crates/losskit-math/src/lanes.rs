@@ -149,7 +149,7 @@ pub fn ln<const FMA: bool>(x: f32) -> f32 {
     let v = ln_unit::<FMA>(x);
     let v = select(x == 0.0, f32::NEG_INFINITY, v);
     let v = select(x == f32::INFINITY, f32::INFINITY, v);
-    select(x < 0.0 || x.is_nan(), f32::NAN, v)
+    select((x < 0.0) | x.is_nan(), f32::NAN, v)
 }
 
 /// [`ln`] without its special cases, for BCE's validated inputs in `[0, 1]`,
@@ -218,7 +218,7 @@ pub fn ln_1p<const FMA: bool>(y: f32) -> f32 {
     let v = ln::<FMA>(u) + c / u;
     let v = select(u == f32::INFINITY, f32::INFINITY, v);
     let v = select(u == 0.0, f32::NEG_INFINITY, v);
-    select(u < 0.0 || y.is_nan(), f32::NAN, v)
+    select((u < 0.0) | y.is_nan(), f32::NAN, v)
 }
 
 /// `ln(1 - x)` for `x ∈ [0, 1]` (BCE's second logarithm): `u = 1 - x` is

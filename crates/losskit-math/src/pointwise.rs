@@ -100,10 +100,19 @@ impl Math for F64 {
 }
 
 /// One element of a loss: `(x, t) -> (loss, d loss / d x)`, before reduction
-/// and upstream scaling. Implementations are `#[inline(always)]` so that the
-/// lane loop of [`pointwise`] vectorises around them.
+/// and upstream scaling; or, for a loss of three tensors ([`Pointwise::TERNARY`]),
+/// `(x, t, v) -> (loss, d/dx, d/dv)`. Implementations are `#[inline(always)]`
+/// so that the lane loop of [`pointwise`] vectorises around them.
 pub trait Pointwise: Copy + Send + Sync {
+    /// Reads a third operand `v` and has a gradient with respect to it.
+    const TERNARY: bool = false;
     fn eval<M: Math>(&self, x: M::V, t: M::V) -> (M::V, M::V);
+    /// The three-operand form (defaults to [`Pointwise::eval`], ignoring `v`).
+    #[inline(always)]
+    fn eval3<M: Math>(&self, x: M::V, t: M::V, _v: M::V) -> (M::V, M::V, M::V) {
+        let (l, g) = self.eval::<M>(x, t);
+        (l, g, M::c(0.0))
+    }
 }
 
 /// Where the gradient's upstream factor comes from.
@@ -117,59 +126,119 @@ pub enum Scale<V> {
     PerElement(*const V),
 }
 
+/// The buffers of one [`pointwise`] call. Null pointers mean "absent"; `v` and
+/// `gv` are read and written only by [`Pointwise::TERNARY`] losses.
+#[derive(Clone, Copy)]
+pub struct Bufs<V> {
+    pub x: *const V,
+    pub t: *const V,
+    pub v: *const V,
+    pub out: *mut V,
+    pub grad: *mut V,
+    pub gv: *mut V,
+}
+
+impl<V> Bufs<V> {
+    /// The same buffers from element `s` on (null pointers stay null).
+    #[must_use]
+    pub fn at(self, s: usize) -> Self {
+        let add = |p: *const V| if p.is_null() { p } else { p.wrapping_add(s) };
+        let add_mut = |p: *mut V| if p.is_null() { p } else { p.wrapping_add(s) };
+        Self {
+            x: add(self.x),
+            t: add(self.t),
+            v: add(self.v),
+            out: add_mut(self.out),
+            grad: add_mut(self.grad),
+            gv: add_mut(self.gv),
+        }
+    }
+}
+
 /// Runs `p` over `n` elements: returns the sum of the losses (lane sums over
 /// blocks of [`BLOCK`] elements, added into an `f64` block by block), writes
-/// each loss to `out` and the scaled gradient to `grad` when they are not null.
+/// each loss to `out` and the scaled gradients to `grad` (and `gv`) when they
+/// are not null.
 ///
 /// # Safety
-/// `x`, `t` valid for `n` reads; `out`, `grad` (if not null) and a per-element
-/// scale for `n` writes / reads; `grad` may equal `x` (each element is read
-/// before it is written), no other output overlaps an input.
+/// `x`, `t` (and `v` for a ternary loss) valid for `n` reads; `out`, `grad`,
+/// `gv` (if not null) and a per-element scale valid for `n` writes / reads;
+/// `grad` may equal `x` (each element is read before it is written), no other
+/// output overlaps an input; a ternary loss given `grad` is given `gv` too.
 #[inline(always)]
-#[allow(clippy::many_single_char_names)]
 pub unsafe fn pointwise<M: Math, const L: usize, P: Pointwise>(
     p: &P,
-    x: *const M::V,
-    t: *const M::V,
+    b: Bufs<M::V>,
     n: usize,
-    out: *mut M::V,
-    grad: *mut M::V,
     scale: Scale<M::V>,
 ) -> f64 {
+    let none = std::ptr::null();
     // One monomorphic loop per combination of outputs, so each vectorises.
     // SAFETY: forwarded contract (all arms).
     unsafe {
-        match (out.is_null(), scale) {
-            (true, Scale::None) => run::<M, L, P, false, 0>(p, x, t, n, out, grad, None),
-            (false, Scale::None) => run::<M, L, P, true, 0>(p, x, t, n, out, grad, None),
-            (true, Scale::Uniform(s)) => {
-                run::<M, L, P, false, 1>(p, x, t, n, out, grad, Some((s, std::ptr::null())))
-            }
-            (false, Scale::Uniform(s)) => {
-                run::<M, L, P, true, 1>(p, x, t, n, out, grad, Some((s, std::ptr::null())))
-            }
-            (true, Scale::PerElement(g)) => {
-                run::<M, L, P, false, 2>(p, x, t, n, out, grad, Some((M::c(0.0), g)))
-            }
-            (false, Scale::PerElement(g)) => {
-                run::<M, L, P, true, 2>(p, x, t, n, out, grad, Some((M::c(0.0), g)))
+        match (b.out.is_null(), scale) {
+            (true, Scale::None) => run::<M, L, P, false, 0>(p, b, n, M::c(0.0), none),
+            (false, Scale::None) => run::<M, L, P, true, 0>(p, b, n, M::c(0.0), none),
+            (true, Scale::Uniform(s)) => run::<M, L, P, false, 1>(p, b, n, s, none),
+            (false, Scale::Uniform(s)) => run::<M, L, P, true, 1>(p, b, n, s, none),
+            (true, Scale::PerElement(g)) => run::<M, L, P, false, 2>(p, b, n, M::c(0.0), g),
+            (false, Scale::PerElement(g)) => run::<M, L, P, true, 2>(p, b, n, M::c(0.0), g),
+        }
+    }
+}
+
+/// Element `i` of `p` (reading `v` only for a ternary loss).
+///
+/// # Safety
+/// `x`, `t` (and `v` for a ternary loss) valid at `i`.
+#[inline(always)]
+unsafe fn eval_at<M: Math, P: Pointwise>(p: &P, b: &Bufs<M::V>, i: usize) -> (M::V, M::V, M::V) {
+    // SAFETY: per the contract.
+    unsafe {
+        if P::TERNARY {
+            p.eval3::<M>(*b.x.add(i), *b.t.add(i), *b.v.add(i))
+        } else {
+            let (l, g) = p.eval::<M>(*b.x.add(i), *b.t.add(i));
+            (l, g, M::c(0.0))
+        }
+    }
+}
+
+/// Writes element `i`'s outputs: the loss (`OUT`), the gradients scaled by
+/// `s` (`G != 0`).
+///
+/// # Safety
+/// The outputs wanted are valid at `i`.
+#[inline(always)]
+unsafe fn store<M: Math, P: Pointwise, const OUT: bool, const G: u8>(
+    b: &Bufs<M::V>,
+    i: usize,
+    (l, gx, gv): (M::V, M::V, M::V),
+    s: M::V,
+) {
+    // SAFETY: per the contract.
+    unsafe {
+        if OUT {
+            *b.out.add(i) = l;
+        }
+        if G != 0 {
+            *b.grad.add(i) = gx * s;
+            if P::TERNARY {
+                *b.gv.add(i) = gv * s;
             }
         }
     }
 }
 
-/// `G`: 0 no gradient, 1 a uniform scale, 2 a per-element scale.
+/// `G`: 0 no gradient, 1 a uniform scale `su`, 2 a per-element scale at `sp`.
 #[inline(always)]
 unsafe fn run<M: Math, const L: usize, P: Pointwise, const OUT: bool, const G: u8>(
     p: &P,
-    x: *const M::V,
-    t: *const M::V,
+    b: Bufs<M::V>,
     n: usize,
-    out: *mut M::V,
-    grad: *mut M::V,
-    scale: Option<(M::V, *const M::V)>,
+    su: M::V,
+    sp: *const M::V,
 ) -> f64 {
-    let (su, sp) = scale.unwrap_or((M::c(0.0), std::ptr::null()));
     let zero = M::c(0.0);
     let mut total = 0.0f64;
     let mut s = 0;
@@ -178,27 +247,43 @@ unsafe fn run<M: Math, const L: usize, P: Pointwise, const OUT: bool, const G: u
         let mut acc = [zero; L];
         let mut k = s;
         while k + L <= e {
+            // All lanes are computed before any is stored (an in-place
+            // gradient must not overwrite inputs still to be read), into one
+            // array per quantity, so that the lane loop vectorises.
             let mut lv = [zero; L];
-            let mut gv = [zero; L];
+            let mut gx = [zero; L];
+            let mut g3 = [zero; L];
             for i in 0..L {
                 // SAFETY: k + i < n.
-                let (l, g) = p.eval::<M>(unsafe { *x.add(k + i) }, unsafe { *t.add(k + i) });
-                lv[i] = l;
-                gv[i] = match G {
+                (lv[i], gx[i], g3[i]) = unsafe { eval_at::<M, P>(p, &b, k + i) };
+            }
+            if G == 2 {
+                for i in 0..L {
                     // SAFETY: k + i < n.
-                    2 => g * unsafe { *sp.add(k + i) },
-                    _ => g * su,
-                };
+                    let s = unsafe { *sp.add(k + i) };
+                    gx[i] = gx[i] * s;
+                    g3[i] = g3[i] * s;
+                }
+            } else {
+                for i in 0..L {
+                    gx[i] = gx[i] * su;
+                    g3[i] = g3[i] * su;
+                }
             }
             for i in 0..L {
                 acc[i] = acc[i] + lv[i];
-                // SAFETY: k + i < n; the inputs at k + i were read above.
-                unsafe {
-                    if OUT {
-                        *out.add(k + i) = lv[i];
-                    }
-                    if G != 0 {
-                        *grad.add(k + i) = gv[i];
+            }
+            // One block copy per output (element-wise stores to several
+            // outputs that might alias would not vectorise).
+            // SAFETY: k + L <= n; the inputs at k..k + L were read above.
+            unsafe {
+                if OUT {
+                    std::ptr::copy_nonoverlapping(lv.as_ptr(), b.out.add(k), L);
+                }
+                if G != 0 {
+                    std::ptr::copy_nonoverlapping(gx.as_ptr(), b.grad.add(k), L);
+                    if P::TERNARY {
+                        std::ptr::copy_nonoverlapping(g3.as_ptr(), b.gv.add(k), L);
                     }
                 }
             }
@@ -207,16 +292,10 @@ unsafe fn run<M: Math, const L: usize, P: Pointwise, const OUT: bool, const G: u
         while k < e {
             // SAFETY: k < n.
             unsafe {
-                let (l, g) = p.eval::<M>(*x.add(k), *t.add(k));
-                acc[0] = acc[0] + l;
-                if OUT {
-                    *out.add(k) = l;
-                }
-                match G {
-                    1 => *grad.add(k) = g * su,
-                    2 => *grad.add(k) = g * *sp.add(k),
-                    _ => {}
-                }
+                let r = eval_at::<M, P>(p, &b, k);
+                acc[0] = acc[0] + r.0;
+                let sc = if G == 2 { *sp.add(k) } else { su };
+                store::<M, P, OUT, G>(&b, k, r, sc);
             }
             k += 1;
         }
@@ -231,11 +310,8 @@ unsafe fn run<M: Math, const L: usize, P: Pointwise, const OUT: bool, const G: u
 /// A float32 [`pointwise`] call, for [`crate::simd::run`].
 pub(crate) struct LaneCall<'a, P> {
     pub p: &'a P,
-    pub x: *const f32,
-    pub t: *const f32,
+    pub b: Bufs<f32>,
     pub n: usize,
-    pub out: *mut f32,
-    pub grad: *mut f32,
     pub scale: Scale<f32>,
 }
 
@@ -245,8 +321,6 @@ impl<P: Pointwise> crate::simd::LaneKernel for LaneCall<'_, P> {
     fn run<const FMA: bool, const L: usize>(self) -> f64 {
         // SAFETY: the pointers obey `pointwise`'s contract (the caller of
         // `Real::pointwise` promised it).
-        unsafe {
-            pointwise::<Lane<FMA>, L, P>(self.p, self.x, self.t, self.n, self.out, self.grad, self.scale)
-        }
+        unsafe { pointwise::<Lane<FMA>, L, P>(self.p, self.b, self.n, self.scale) }
     }
 }

@@ -125,11 +125,8 @@ pub trait Real:
     /// As [`crate::pointwise::pointwise`].
     unsafe fn pointwise<P: crate::pointwise::Pointwise>(
         p: &P,
-        x: *const Self,
-        t: *const Self,
+        b: crate::pointwise::Bufs<Self>,
         n: usize,
-        out: *mut Self,
-        grad: *mut Self,
         scale: crate::pointwise::Scale<Self>,
     ) -> f64;
 
@@ -216,14 +213,11 @@ impl_real!(
     #[inline]
     unsafe fn pointwise<P: crate::pointwise::Pointwise>(
         p: &P,
-        x: *const f32,
-        t: *const f32,
+        b: crate::pointwise::Bufs<f32>,
         n: usize,
-        out: *mut f32,
-        grad: *mut f32,
         scale: crate::pointwise::Scale<f32>,
     ) -> f64 {
-        crate::simd::run(crate::pointwise::LaneCall { p, x, t, n, out, grad, scale })
+        crate::simd::run(crate::pointwise::LaneCall { p, b, n, scale })
     },
     #[inline]
     fn bce_split() -> Option<[crate::simd::BceSplit; 3]> {
@@ -274,14 +268,11 @@ impl_real!(
     #[inline]
     unsafe fn pointwise<P: crate::pointwise::Pointwise>(
         p: &P,
-        x: *const f64,
-        t: *const f64,
+        b: crate::pointwise::Bufs<f64>,
         n: usize,
-        out: *mut f64,
-        grad: *mut f64,
         scale: crate::pointwise::Scale<f64>,
     ) -> f64 {
         // SAFETY: forwarded contract.
-        unsafe { crate::pointwise::pointwise::<crate::pointwise::F64, 4, P>(p, x, t, n, out, grad, scale) }
+        unsafe { crate::pointwise::pointwise::<crate::pointwise::F64, 4, P>(p, b, n, scale) }
     }
 );

@@ -12,7 +12,53 @@ use crate::call::{Args, GradScale};
 use crate::elementwise::fmt_num;
 use crate::error::{check_len, Error, Result};
 use crate::par::{map_chunks, SendPtr};
+use crate::pointwise::{self, Math, Pointwise};
 use crate::Real;
+
+/// One element with its own variance `v` (the SIMD path).
+#[derive(Clone, Copy)]
+struct PerElement {
+    eps: f64,
+    /// `½·ln 2π` with `full`, else 0.
+    add: f64,
+}
+
+impl Pointwise for PerElement {
+    const TERNARY: bool = true;
+    #[inline(always)]
+    fn eval<M: Math>(&self, _x: M::V, _t: M::V) -> (M::V, M::V) {
+        unreachable!("a ternary loss is evaluated by eval3")
+    }
+    #[inline(always)]
+    fn eval3<M: Math>(&self, x: M::V, t: M::V, v: M::V) -> (M::V, M::V, M::V) {
+        let eps = M::c(self.eps);
+        // max(var, eps) that keeps a NaN variance NaN, as torch's clamp.
+        let vc = M::sel(v < eps, eps, v);
+        // PyTorch's order of operations (d²/v, not d·(d/v): d² may overflow).
+        let d = x - t;
+        let q = d * d / vc;
+        let half = M::c(0.5);
+        let l = half * (M::ln(vc) + q) + M::c(self.add);
+        (l, d / vc, half * (M::c(1.0) / vc - q / vc))
+    }
+}
+
+/// Every element with one variance (a number): `vc` clamped, `ln vc` once.
+#[derive(Clone, Copy)]
+struct Shared {
+    vc: f64,
+    /// `½·ln vc`, plus `½·ln 2π` with `full`.
+    add: f64,
+}
+
+impl Pointwise for Shared {
+    #[inline(always)]
+    fn eval<M: Math>(&self, x: M::V, t: M::V) -> (M::V, M::V) {
+        let vc = M::c(self.vc);
+        let d = x - t;
+        (M::c(0.5) * (d * d / vc) + M::c(self.add), d / vc)
+    }
+}
 
 /// Options: `[full, eps, variance as a number (NaN when a tensor is given)]`.
 /// Slot 2: the variance tensor; extra gradient 0: its gradient.
@@ -48,7 +94,9 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                     v.len()
                 )));
             }
-            if let Some(i) = v.iter().position(|&w| w < T::ZERO) {
+            // A branch-free parallel scan first; the element is located only if it fails.
+            let any = map_chunks(v.len(), 1, |s, e| v[s..e].iter().fold(false, |b, &w| b | (w < T::ZERO)));
+            if let Some(i) = any.iter().any(|&b| b).then(|| v.iter().position(|&w| w < T::ZERO)).flatten() {
                 return Err(Error::range(format!(
                     "variance[{i}] = {} is out of range: variances must be >= 0",
                     fmt_num(v[i].to_f64())
@@ -58,6 +106,21 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
         }
     };
     let number = a.param(2)?;
+    let half_ln_2pi = if full { 0.5 * (2.0 * std::f64::consts::PI).ln() } else { 0.0 };
+    match var {
+        // One variance per element: the SIMD pointwise path.
+        Some(v) if group == 1 => {
+            let gv = a.grads[0].take();
+            return pointwise::run3(&PerElement { eps, add: half_ln_2pi }, a, Some(v), gv);
+        }
+        // One variance for all: a pointwise loss of two tensors.
+        None => {
+            let vc = if number < eps { eps } else { number };
+            return pointwise::run(&Shared { vc, add: 0.5 * vc.ln() + half_ln_2pi }, a);
+        }
+        Some(_) => {}
+    }
+    // One variance per row of the last dimension: ln once per row.
     let var_grad = match (var, a.grads[0].take()) {
         (Some(v), Some(g)) => {
             check_len("gradOut.variance", g.len(), v.len())?;
@@ -69,7 +132,6 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
     let out = a.take_out(numel)?;
     let scale = a.grad_scale(denom);
     let x = &a.x;
-    let half_ln_2pi = if full { 0.5 * (2.0 * std::f64::consts::PI).ln() } else { 0.0 };
     let groups = numel.div_ceil(group.max(1));
     let parts = map_chunks(groups, group, |gs, ge| {
         let mut acc = 0.0f64;
