@@ -12,6 +12,12 @@
 //                                 (x - t) / max(x (1 - x), 1e-12)
 //   binaryCrossEntropyWithLogits  (1 - t) x - logsigmoid(x), the stable form
 //                                 logsigmoid(x) = min(x, 0) - log1p(exp(-|x|))
+//   mseLoss        (x - t)², grad 2 (x - t)
+//   l1Loss         |x - t|, grad sign(x - t) (0 at x = t, as torch.sign)
+//   huberLoss      delta 1: 0.5 d² for |d| < 1, |d| - 0.5 otherwise; grad clamp(d, -1, 1)
+//   gaussianNllLoss  0.5 (log v + (x - t)² / v), v = max(variance, 1e-6), full = false;
+//                  variance shaped like the input; the clamp changes the value
+//                  only, the variance gradient is 0.5 (1/v - d²/v²) everywhere
 //
 // Shapes: `logits` is a row-major (n, c) Float32Array, `target` an Int32Array
 // of n class indices; the elementwise losses take two arrays of equal length.
@@ -207,4 +213,108 @@ export function binaryCrossEntropyWithLogitsWithGrad(input, target, gradOut) {
     grad[i] = k * (sig - t)
   }
   return { loss: total / n, grad }
+}
+
+/** Mean squared error. */
+export function mseLoss(input, target) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const d = input[i] - target[i]
+    total += d * d
+  }
+  return total / n
+}
+
+export function mseLossWithGrad(input, target, gradOut) {
+  const n = input.length
+  const grad = gradOut ?? new Float32Array(n)
+  const k = 2 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const d = input[i] - target[i]
+    total += d * d
+    grad[i] = k * d
+  }
+  return { loss: total / n, grad }
+}
+
+/** Mean absolute error. */
+export function l1Loss(input, target) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) total += Math.abs(input[i] - target[i])
+  return total / n
+}
+
+export function l1LossWithGrad(input, target, gradOut) {
+  const n = input.length
+  const grad = gradOut ?? new Float32Array(n)
+  const k = 1 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const d = input[i] - target[i]
+    total += Math.abs(d)
+    grad[i] = d > 0 ? k : d < 0 ? -k : d === 0 ? 0 : Number.NaN
+  }
+  return { loss: total / n, grad }
+}
+
+/** Mean Huber loss, delta = 1. */
+export function huberLoss(input, target) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(input[i] - target[i])
+    total += a < 1 ? 0.5 * a * a : a - 0.5
+  }
+  return total / n
+}
+
+export function huberLossWithGrad(input, target, gradOut) {
+  const n = input.length
+  const grad = gradOut ?? new Float32Array(n)
+  const k = 1 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const d = input[i] - target[i]
+    const a = Math.abs(d)
+    total += a < 1 ? 0.5 * a * a : a - 0.5
+    grad[i] = k * Math.min(1, Math.max(d, -1)) // clamp(d, -1, 1)
+  }
+  return { loss: total / n, grad }
+}
+
+const GAUSSIAN_EPS = 1e-6
+
+/** Mean Gaussian negative log-likelihood, `variance` shaped like the input. */
+export function gaussianNllLoss(input, target, variance) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const v = Math.max(variance[i], GAUSSIAN_EPS)
+    const d = input[i] - target[i]
+    total += Math.log(v) + (d * d) / v
+  }
+  return (0.5 * total) / n
+}
+
+/** Returns { loss, grads: { input, variance } }; `gradOut` = { input, variance } buffers. */
+export function gaussianNllLossWithGrad(input, target, variance, gradOut) {
+  const n = input.length
+  const gi = gradOut?.input ?? new Float32Array(n)
+  const gv = gradOut?.variance ?? new Float32Array(n)
+  const k = 1 / n
+  const h = 0.5 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const v = Math.max(variance[i], GAUSSIAN_EPS)
+    const r = 1 / v
+    const d = input[i] - target[i]
+    const q = d * r // (x - t) / v
+    total += Math.log(v) + d * q
+    gi[i] = k * q
+    gv[i] = h * (r - q * q)
+  }
+  return { loss: (0.5 * total) / n, grads: { input: gi, variance: gv } }
 }

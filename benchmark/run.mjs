@@ -18,7 +18,10 @@
 //   --no-tf          skip TensorFlow.js;  --no-tf-cpu skips only its cpu backend
 //   --no-torch       skip PyTorch
 //   --no-check       skip the correctness self-check
-//   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad)
+//   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad;
+//                    --only=Loss/grad/16M = the MSE, L1, Huber and GaussianNLL rows);
+//                    the self-check then covers only the selected losses, and no
+//                    results file is written unless --out=DIR is given
 //   --threads=1,2    losskit / torch thread counts
 //   --out=DIR        where to write results (default: benchmark/)
 
@@ -212,6 +215,12 @@ const lkDefaultThreads = lk?.getNumThreads?.()
 
 // ---------------------------------------------------------------- workloads
 const LOSSES = ['crossEntropy', 'nllLoss', 'klDiv', 'binaryCrossEntropy', 'binaryCrossEntropyWithLogits']
+// Regression losses: forward+grad at the largest size only (16M; 256k with --quick).
+const REGRESSION_LOSSES = ['mseLoss', 'l1Loss', 'huberLoss', 'gaussianNllLoss']
+const REGRESSION_SIZES = QUICK ? [262144] : [16777216]
+const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES]
+/** Losses with a third tensor, `variance` (shaped like the input), and two gradients. */
+const hasVariance = (loss) => loss === 'gaussianNllLoss'
 const CLASS_SIZES = QUICK
   ? [
       [32, 10],
@@ -231,6 +240,10 @@ const SHORT = {
   klDiv: 'KL',
   binaryCrossEntropy: 'BCE',
   binaryCrossEntropyWithLogits: 'BCEWithLogits',
+  mseLoss: 'MSE',
+  l1Loss: 'L1',
+  huberLoss: 'Huber',
+  gaussianNllLoss: 'GaussianNLL',
 }
 
 function bytesModel(w) {
@@ -246,12 +259,19 @@ function bytesModel(w) {
     const gather = w.n * Math.min(64, w.c * 4)
     return w.n * 4 + gather + (w.grad ? E * 4 : 0)
   }
-  // elementwise: read input + target; with grad also write the gradient
+  if (hasVariance(w.loss)) {
+    // read input + target + variance; with grad also write both gradients
+    // (input and variance): 5·n·4. Written bytes are counted like read bytes
+    // and, as for every row, divided by the measured *read* bandwidth.
+    return (w.grad ? 5 : 3) * E * 4
+  }
+  // elementwise (BCE, KL, MSE, L1, Huber, …): read input + target; with grad
+  // also write the gradient once: 3·n·4 (÷ read bandwidth, as above)
   return (w.grad ? 3 : 2) * E * 4
 }
 function workingSet(w) {
   if (isClass(w.loss)) return (w.grad ? 2 : 1) * w.elements * 4 + w.n * 4
-  return (w.grad ? 3 : 2) * w.elements * 4
+  return bytesModel(w)
 }
 
 function makeWorkloads() {
@@ -271,7 +291,32 @@ function makeWorkloads() {
       }
     }
   }
+  for (const loss of REGRESSION_LOSSES) {
+    for (const numel of REGRESSION_SIZES) {
+      const w = { loss, grad: true, numel, elements: numel, size: fmtCount(numel) }
+      w.id = `${loss}/grad/${w.size}`
+      w.label = `${SHORT[loss]} fwd+grad ${w.size}`
+      w.bytes = bytesModel(w)
+      w.workingSet = workingSet(w)
+      list.push(w)
+    }
+  }
   return list.filter((w) => !ONLY || w.id.includes(ONLY))
+}
+
+/** Data for the elementwise losses, the distributions of torch_bench.py's make_data. */
+function elementData(loss, m, r) {
+  const input = new Float32Array(m)
+  const target = new Float32Array(m)
+  const gen = loss === 'klDiv' ? () => -3 * r() : loss === 'binaryCrossEntropy' ? () => 0.01 + 0.98 * r() : () => 8 * r() - 4
+  for (let i = 0; i < m; i++) {
+    input[i] = gen()
+    target[i] = r()
+  }
+  if (!hasVariance(loss)) return { input, target }
+  const variance = new Float32Array(m)
+  for (let i = 0; i < m; i++) variance[i] = 0.1 + r()
+  return { input, target, variance }
 }
 
 // Data: class losses share logits per size; elementwise data per loss and size.
@@ -291,28 +336,28 @@ function dataFor(w) {
     for (let i = 0; i < w.n; i++) target[i] = Math.floor(r() * w.c)
     d = { input, target }
   } else {
-    const m = w.elements
-    const input = new Float32Array(m)
-    const target = new Float32Array(m)
-    const gen = w.loss === 'klDiv' ? () => -3 * r() : w.loss === 'binaryCrossEntropy' ? () => 0.01 + 0.98 * r() : () => 8 * r() - 4
-    for (let i = 0; i < m; i++) {
-      input[i] = gen()
-      target[i] = r()
-    }
-    d = { input, target }
+    d = elementData(w.loss, w.elements, r)
   }
   dataCache.set(key, d)
   return d
 }
 
 let gradBuffer = new Float32Array(0)
+let gradBuffer2 = new Float32Array(0) // the variance gradient of gaussianNllLoss
 function gradOutFor(w) {
   if (gradBuffer.length < w.elements) {
     gradBuffer = null
     gc()
     gradBuffer = new Float32Array(w.elements)
   }
-  return gradBuffer.subarray(0, w.elements)
+  const input = gradBuffer.subarray(0, w.elements)
+  if (!hasVariance(w.loss)) return input
+  if (gradBuffer2.length < w.elements) {
+    gradBuffer2 = null
+    gc()
+    gradBuffer2 = new Float32Array(w.elements)
+  }
+  return { input, variance: gradBuffer2.subarray(0, w.elements) }
 }
 
 // ---------------------------------------------------------------- implementations
@@ -322,12 +367,18 @@ function lkInput(w, d) {
 function lkCall(w, d, gradOut) {
   const x = lkInput(w, d)
   const t = d.target
+  const o = { gradOut }
+  if (hasVariance(w.loss)) {
+    const v = d.variance
+    const f = lk[w.loss]
+    const fg = lk[`${w.loss}WithGrad`]
+    return w.grad ? () => fg(x, t, v, o).loss : () => f(x, t, v)
+  }
   if (!w.grad) {
     const f = lk[w.loss]
     return () => f(x, t)
   }
   const fg = lk[`${w.loss}WithGrad`]
-  const o = { gradOut }
   return () => fg(x, t, o).loss
 }
 
@@ -337,6 +388,10 @@ const PLAIN = {
   klDiv: [pj.klDiv, pj.klDivWithGrad],
   binaryCrossEntropy: [pj.binaryCrossEntropy, pj.binaryCrossEntropyWithGrad],
   binaryCrossEntropyWithLogits: [pj.binaryCrossEntropyWithLogits, pj.binaryCrossEntropyWithLogitsWithGrad],
+  mseLoss: [pj.mseLoss, pj.mseLossWithGrad],
+  l1Loss: [pj.l1Loss, pj.l1LossWithGrad],
+  huberLoss: [pj.huberLoss, pj.huberLossWithGrad],
+  gaussianNllLoss: [pj.gaussianNllLoss, pj.gaussianNllLossWithGrad],
 }
 function plainCall(w, d, gradOut) {
   const [f, fg] = PLAIN[w.loss]
@@ -345,6 +400,10 @@ function plainCall(w, d, gradOut) {
   if (isClass(w.loss)) {
     const { n, c } = w
     return w.grad ? () => fg(x, t, n, c, gradOut).loss : () => f(x, t, n, c)
+  }
+  if (hasVariance(w.loss)) {
+    const v = d.variance
+    return w.grad ? () => fg(x, t, v, gradOut).loss : () => f(x, t, v)
   }
   return w.grad ? () => fg(x, t, gradOut).loss : () => f(x, t)
 }
@@ -397,9 +456,24 @@ function bitEqual(a, b) {
 const LOSS_TOL = 1e-5 // relative, float32 data, float64 accumulation
 const GRAD_TOL = 1e-5 // max |Δ| relative to max |grad|
 
-function selfCheck(torchVersion) {
+/** The gradients of a withGrad result, as arrays: [grad] or [grads.input, grads.variance]. */
+function gradList(loss, r) {
+  const un = (g) => g?.data ?? g
+  return hasVariance(loss) ? [un(r.grads?.input), un(r.grads?.variance)] : [un(r.grad)]
+}
+/** gradErr over several gradients: the worst one, with its index k. */
+function gradsErr(gs, refs) {
+  let worst = { err: 0, where: -1, k: 0 }
+  for (let k = 0; k < refs.length; k++) {
+    const e = gs[k] ? gradErr(gs[k], refs[k]) : { err: Number.POSITIVE_INFINITY, where: -1 }
+    if (!(e.err <= worst.err)) worst = { ...e, k }
+  }
+  return worst
+}
+
+function selfCheck(torchVersion, losses = ALL_LOSSES) {
   const cases = []
-  for (const loss of LOSSES) {
+  for (const loss of losses) {
     const sizes = isClass(loss)
       ? [
           [32, 10],
@@ -438,32 +512,41 @@ function selfCheck(torchVersion) {
           input[1] = 1
         }
         if (loss === 'klDiv') target[0] = 0 // 0 · log 0 = 0
+        if (loss === 'l1Loss') input[0] = target[0] // sign(0) = 0
+        if (hasVariance(loss)) return { input, target, variance: Float32Array.from({ length: w.elements }, () => 0.1 + r()) }
         return { input, target }
       })()
       const [f, fg] = PLAIN[loss]
-      const plain = isClass(loss)
-        ? { loss: f(d.input, d.target, w.n, w.c), grad: fg(d.input, d.target, w.n, w.c).grad }
-        : { loss: f(d.input, d.target), grad: fg(d.input, d.target).grad }
+      const pArgs = isClass(loss)
+        ? [d.input, d.target, w.n, w.c]
+        : hasVariance(loss)
+          ? [d.input, d.target, d.variance]
+          : [d.input, d.target]
+      const pg = fg(...pArgs)
+      const plain = { loss: f(...pArgs), grads: gradList(loss, pg) }
       const c = { name: `${SHORT[loss]} ${w.size}`, w, d, plain, lk: {}, problems: [] }
-      const fgLoss = isClass(loss) ? fg(d.input, d.target, w.n, w.c).loss : fg(d.input, d.target).loss
-      if (relErr(fgLoss, plain.loss) > 1e-12) c.problems.push('plain JS: forward and withGrad losses differ')
+      if (relErr(pg.loss, plain.loss) > 1e-12) c.problems.push('plain JS: forward and withGrad losses differ')
       if (lk) {
         for (const th of THREADS) {
           try {
             lk.setNumThreads(th)
             const x = lkInput(w, d)
-            const l = lk[loss](x, d.target)
-            const r2 = lk[`${loss}WithGrad`](x, d.target)
-            const g = r2.grad?.data ?? r2.grad
-            c.lk[th] = { loss: l, lossWithGrad: r2.loss, grad: g }
-            const gradOut = new Float32Array(w.elements)
-            const r3 = lk[`${loss}WithGrad`](x, d.target, { gradOut })
-            const g3 = r3.grad?.data ?? r3.grad
-            if (g3 !== gradOut && g3?.buffer !== gradOut.buffer) c.problems.push(`losskit ${th}t: gradOut was not used`)
-            else if (g instanceof Float32Array && !bitEqual(g, gradOut))
-              c.problems.push(`losskit ${th}t: grad with gradOut differs from grad without`)
+            const args = hasVariance(loss) ? [x, d.target, d.variance] : [x, d.target]
+            const l = lk[loss](...args)
+            const r2 = lk[`${loss}WithGrad`](...args)
+            const gs = gradList(loss, r2)
+            c.lk[th] = { loss: l, lossWithGrad: r2.loss, grads: gs }
+            const outs = gs.map(() => new Float32Array(w.elements))
+            const gradOut = hasVariance(loss) ? { input: outs[0], variance: outs[1] } : outs[0]
+            const gs3 = gradList(loss, lk[`${loss}WithGrad`](...args, { gradOut }))
+            for (const [k, out] of outs.entries()) {
+              const which = hasVariance(loss) ? ` (${k ? 'variance' : 'input'})` : ''
+              if (gs3[k] !== out && gs3[k]?.buffer !== out.buffer) c.problems.push(`losskit ${th}t: gradOut${which} was not used`)
+              else if (gs[k] instanceof Float32Array && !bitEqual(gs[k], out))
+                c.problems.push(`losskit ${th}t: grad${which} with gradOut differs from grad without`)
+              if (!(gs[k] instanceof Float32Array)) c.problems.push(`losskit ${th}t: grad${which} is not a Float32Array`)
+            }
             if (typeof l !== 'number') c.problems.push(`losskit ${th}t: loss is ${typeof l}, not a number`)
-            if (!(g instanceof Float32Array)) c.problems.push(`losskit ${th}t: grad is not a Float32Array`)
             if (!Object.is(l, r2.loss)) c.problems.push(`losskit ${th}t: ${loss}() = ${l} but ${loss}WithGrad().loss = ${r2.loss}`)
           } catch (e) {
             c.problems.push(`losskit ${th}t threw: ${e.message}`)
@@ -472,7 +555,7 @@ function selfCheck(torchVersion) {
         const base = c.lk[THREADS[0]]
         for (const th of THREADS.slice(1)) {
           const o = c.lk[th]
-          if (base && o && !(Object.is(base.loss, o.loss) && bitEqual(base.grad, o.grad))) {
+          if (base && o && !(Object.is(base.loss, o.loss) && base.grads.every((g, k) => bitEqual(g, o.grads[k])))) {
             c.problems.push(`losskit: results at ${THREADS[0]} and ${th} threads are not bit-identical`)
           }
         }
@@ -491,6 +574,7 @@ function selfCheck(torchVersion) {
           c: c.w.c,
           input: Array.from(c.d.input),
           target: Array.from(c.d.target),
+          variance: c.d.variance ? Array.from(c.d.variance) : undefined,
         })),
       }).results
     } catch (e) {
@@ -501,26 +585,28 @@ function selfCheck(torchVersion) {
   const fmtE = (e) => (e === undefined ? '–' : e === 0 ? '0' : e.toExponential(1))
   for (const [i, c] of cases.entries()) {
     const t = torchRes?.[i]
+    if (t) t.grads = t.grad_variance ? [t.grad, t.grad_variance] : [t.grad]
     const row = { case: c.name, problems: c.problems }
+    const which = (e) => (hasVariance(c.w.loss) ? (e.k ? ' (variance)' : ' (input)') : '')
     if (t) {
-      row.plainVsTorch = { loss: relErr(c.plain.loss, t.loss), grad: gradErr(c.plain.grad, t.grad).err }
+      row.plainVsTorch = { loss: relErr(c.plain.loss, t.loss), grad: gradsErr(c.plain.grads, t.grads).err }
       if (row.plainVsTorch.loss > LOSS_TOL || row.plainVsTorch.grad > GRAD_TOL)
         c.problems.push(`plain JS differs from torch (loss ${fmtE(row.plainVsTorch.loss)}, grad ${fmtE(row.plainVsTorch.grad)})`)
     }
     const l = c.lk[THREADS[0]]
     if (l) {
-      const ge = gradErr(l.grad, c.plain.grad)
+      const ge = gradsErr(l.grads, c.plain.grads)
       row.lkVsPlain = { loss: relErr(l.loss, c.plain.loss), grad: ge.err, where: ge.where }
       if (row.lkVsPlain.loss > LOSS_TOL || row.lkVsPlain.grad > GRAD_TOL)
         c.problems.push(
-          `losskit differs from plain JS: loss ${l.loss} vs ${c.plain.loss}; worst grad |Δ|/max = ${fmtE(ge.err)} at [${ge.where}] (${l.grad[ge.where]} vs ${c.plain.grad[ge.where]})`,
+          `losskit differs from plain JS: loss ${l.loss} vs ${c.plain.loss}; worst grad${which(ge)} |Δ|/max = ${fmtE(ge.err)} at [${ge.where}] (${l.grads[ge.k]?.[ge.where]} vs ${c.plain.grads[ge.k][ge.where]})`,
         )
       if (t) {
-        const gt = gradErr(l.grad, t.grad)
+        const gt = gradsErr(l.grads, t.grads)
         row.lkVsTorch = { loss: relErr(l.loss, t.loss), grad: gt.err, where: gt.where }
         if (row.lkVsTorch.loss > LOSS_TOL || row.lkVsTorch.grad > GRAD_TOL)
           c.problems.push(
-            `losskit differs from torch: loss ${l.loss} vs ${t.loss}; worst grad |Δ|/max = ${fmtE(gt.err)} at [${gt.where}] (${l.grad[gt.where]} vs ${t.grad[gt.where]})`,
+            `losskit differs from torch: loss ${l.loss} vs ${t.loss}; worst grad${which(gt)} |Δ|/max = ${fmtE(gt.err)} at [${gt.where}] (${l.grads[gt.k]?.[gt.where]} vs ${t.grads[gt.k][gt.where]})`,
           )
       }
     }
@@ -666,6 +752,15 @@ async function main() {
   for (const b of tfBackends) impls.push({ key: `tfjs-${b}`, label: `tfjs ${b}`, threads: 1, kind: 'tfjs', backend: b })
   if (torchVersion) for (const th of THREADS) impls.push({ key: `torch-${th}t`, label: `torch ${th}t`, threads: th, kind: 'torch' })
 
+  const workloads = makeWorkloads()
+  if (workloads.length === 0) {
+    console.error(`bench: no workload matches --only=${ONLY}`)
+    process.exit(2)
+  }
+  // With --only, results are written only where --out says (a partial run must
+  // not overwrite the full run's results.md / results.json / chart.svg).
+  const WRITE = !ONLY || option('out', null) !== null
+
   // bandwidth
   process.stdout.write('\nmeasuring memory read bandwidth … ')
   const bw = await measureBandwidth({ quick: QUICK })
@@ -678,7 +773,7 @@ async function main() {
   let check = null
   if (!flag('no-check')) {
     console.log('\nself-check (float32, reduction mean; errors are relative: loss, max |Δgrad| / max |grad|):')
-    check = selfCheck(torchVersion)
+    check = selfCheck(torchVersion, ONLY ? ALL_LOSSES.filter((l) => workloads.some((w) => w.loss === l)) : ALL_LOSSES)
     console.log(check.table)
     if (check.problems.length) {
       console.log('\nSELF-CHECK MISMATCHES:')
@@ -687,11 +782,6 @@ async function main() {
   }
 
   // benchmark
-  const workloads = makeWorkloads()
-  if (workloads.length === 0) {
-    console.error(`bench: no workload matches --only=${ONLY}`)
-    process.exit(2)
-  }
   console.log(`\nbenchmarking ${workloads.length} workloads × ${impls.length} implementations (median of repeated runs)`)
   // Warm-up, untimed: the first measured calls of a run (JIT tiers, the thread
   // pool, the CPU clock) would otherwise land on whichever row comes first.
@@ -713,6 +803,7 @@ async function main() {
     const line = []
     for (const im of impls) {
       if (im.kind === 'torch') continue
+      if (im.kind === 'tfjs' && !tfm.tfSupports(w.loss)) continue // no tfjs counterpart: shown as –
       gc()
       try {
         let r
@@ -743,6 +834,7 @@ async function main() {
   if (lk && lkDefaultThreads) lk.setNumThreads(lkDefaultThreads)
   dataCache.clear()
   gradBuffer = new Float32Array(0)
+  gradBuffer2 = new Float32Array(0)
   gc()
 
   if (torchVersion) {
@@ -879,6 +971,11 @@ async function main() {
   }
 
   // files
+  if (!WRITE) {
+    console.log(`\n--only=${ONLY}: no results file written (add --out=DIR to keep this partial run) — ${(msSince(t0) / 1e3).toFixed(0)} s`)
+    if (check?.problems.length) console.log(`\n${check.problems.length} self-check mismatch(es): see above.`)
+    return
+  }
   mkdirSync(OUT, { recursive: true })
   const versions = {
     losskit: lk ? JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version : null,
@@ -910,6 +1007,7 @@ async function main() {
       crossEntropy: 'forward: N·C·4 + N·4; forward+grad: 3·N·C·4 + N·4 (logits read twice, gradient written once)',
       nllLoss: 'forward: N·4 + N·min(64, 4C); forward+grad: + N·C·4 (gradient written)',
       elementwise: 'forward: 2·n·4 (input + target); forward+grad: 3·n·4 (+ gradient written)',
+      gaussianNllLoss: 'forward: 3·n·4 (input + target + variance); forward+grad: 5·n·4 (+ input and variance gradients written)',
     },
     implementations: impls.map(({ key, label, threads }) => ({ key, label, threads })),
     selfCheck: check ? { rows: check.rows, problems: check.problems } : null,

@@ -14,6 +14,11 @@
 //   binaryCrossEntropy            tf.losses.logLoss(t, p)   (tfjs adds ε = 1e-7
 //                                 inside the logs where PyTorch clamps at -100)
 //   binaryCrossEntropyWithLogits  tf.losses.sigmoidCrossEntropy(t, x)
+//   mseLoss         tf.losses.meanSquaredError(t, x)
+//   l1Loss          tf.losses.absoluteDifference(t, x)
+//   huberLoss       tf.losses.huberLoss(t, x) (tfjs: 0.5·min(|d|, δ)² + δ·(|d| − min(|d|, δ)),
+//                   δ = 1, = PyTorch's huber_loss with delta 1)
+//   gaussianNllLoss no tfjs equivalent (tfSupports() is false: the table shows –)
 
 import { createRequire } from 'node:module'
 
@@ -90,9 +95,36 @@ function lossFn(w, d) {
       const t = tf.tensor1d(d.target)
       return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.sigmoidCrossEntropy(t, xx) }
     }
+    case 'mseLoss': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.meanSquaredError(t, xx) }
+    }
+    case 'l1Loss': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.absoluteDifference(t, xx) }
+    }
+    case 'huberLoss': {
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.huberLoss(t, xx, undefined, 1) }
+    }
     default:
       throw new Error(`tfjs: unknown loss ${w.loss}`)
   }
+}
+
+const SUPPORTED = new Set([
+  'crossEntropy',
+  'nllLoss',
+  'klDiv',
+  'binaryCrossEntropy',
+  'binaryCrossEntropyWithLogits',
+  'mseLoss',
+  'l1Loss',
+  'huberLoss',
+])
+/** Whether tfjs has a counterpart of `loss` here (no column entry otherwise). */
+export function tfSupports(loss) {
+  return SUPPORTED.has(loss)
 }
 
 /**

@@ -12,6 +12,10 @@ Reads one JSON config on stdin, prints one JSON object on stdout.
   {"mode": "check", "cases": [{"loss": ..., "input": [...], "target": [...], "n":, "c":}]}
   -> {"results": [{"loss": float, "grad": [...]}]}   (float32, reduction 'mean')
 
+gaussianNllLoss takes a third tensor, "variance" (shaped like the input, in
+check cases too); its forward+grad differentiates with respect to the input and
+the variance, and check results add "grad_variance".
+
 Timing mirrors run.mjs: one warm-up call, then timed samples (several calls
 per sample for tiny workloads), the median of the samples, per thread count.
 """
@@ -38,7 +42,18 @@ def loss_fn(name):
         return lambda x, t: F.binary_cross_entropy(x, t)
     if name == "binaryCrossEntropyWithLogits":
         return lambda x, t: F.binary_cross_entropy_with_logits(x, t)
+    if name == "mseLoss":
+        return lambda x, t: F.mse_loss(x, t)
+    if name == "l1Loss":
+        return lambda x, t: F.l1_loss(x, t)
+    if name == "huberLoss":
+        return lambda x, t: F.huber_loss(x, t, delta=1.0)
+    if name == "gaussianNllLoss":
+        return lambda x, t, v: F.gaussian_nll_loss(x, t, v)
     raise ValueError(f"unknown loss {name}")
+
+
+HAS_VARIANCE = ("gaussianNllLoss",)
 
 
 def make_data(w, gen):
@@ -53,13 +68,31 @@ def make_data(w, gen):
         return -3 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
     if name == "binaryCrossEntropy":
         return 0.01 + 0.98 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
-    if name == "binaryCrossEntropyWithLogits":
+    if name in ("binaryCrossEntropyWithLogits", "mseLoss", "l1Loss", "huberLoss"):
         return 8 * torch.rand(m, generator=gen) - 4, torch.rand(m, generator=gen)
+    if name == "gaussianNllLoss":
+        x = 8 * torch.rand(m, generator=gen) - 4
+        t = torch.rand(m, generator=gen)
+        return x, t, 0.1 + torch.rand(m, generator=gen)
     raise ValueError(f"unknown loss {name}")
 
 
-def make_call(w, x, t):
+def make_call(w, x, t, v=None):
     f = loss_fn(w["loss"])
+    if v is not None:
+        if not w["grad"]:
+            def call_v():
+                with torch.no_grad():
+                    return f(x, t, v).item()
+            return call_v
+        xg = x.detach().requires_grad_(True)
+        vg = v.detach().requires_grad_(True)
+
+        def call_v_grad():
+            loss = f(xg, t, vg)
+            gx, gv = torch.autograd.grad(loss, (xg, vg))
+            return loss.item(), gx, gv
+        return call_v_grad
     if not w["grad"]:
         def call():
             with torch.no_grad():
@@ -114,14 +147,14 @@ def bench(cfg):
     gen = torch.Generator().manual_seed(1234)
     results = []
     for w in cfg["workloads"]:
-        x, t = make_data(w, gen)
-        call = make_call(w, x, t)
+        data = make_data(w, gen)
+        call = make_call(w, *data)
         for threads in cfg["threads"]:
             torch.set_num_threads(threads)
             med, reps = measure(call, cfg)
             results.append({"id": w["id"], "threads": threads, "median_ms": med, "reps": reps})
             print(f"torch {w['id']} {threads}t {med:.4f} ms", file=sys.stderr, flush=True)
-        del x, t, call
+        del data, call
     return {"torch": torch.__version__, "results": results}
 
 
@@ -136,6 +169,12 @@ def check(cfg):
             x = torch.tensor(case["input"], dtype=torch.float32)
             t = torch.tensor(case["target"], dtype=torch.float32)
         x.requires_grad_(True)
+        if case["loss"] in HAS_VARIANCE:
+            v = torch.tensor(case["variance"], dtype=torch.float32).requires_grad_(True)
+            loss = loss_fn(case["loss"])(x, t, v)
+            g, gv = torch.autograd.grad(loss, (x, v))
+            out.append({"loss": loss.item(), "grad": g.reshape(-1).tolist(), "grad_variance": gv.reshape(-1).tolist()})
+            continue
         loss = loss_fn(case["loss"])(x, t)
         (g,) = torch.autograd.grad(loss, x)
         out.append({"loss": loss.item(), "grad": g.reshape(-1).tolist()})
