@@ -151,6 +151,8 @@ export const {
   smoothL1LossWithGrad,
   huberLoss,
   huberLossWithGrad,
+  poissonNllLoss,
+  poissonNllLossWithGrad,
   gaussianNllLoss,
   gaussianNllLossWithGrad,
 } = asyncLosses

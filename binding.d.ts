@@ -85,6 +85,10 @@ export declare function nllLoss(input: unknown, target: unknown | undefined | nu
  */
 export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
+export declare function poissonNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function poissonNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 /** Sets the number of threads used for large inputs. */
 export declare function setNumThreads(n: number): void
 

@@ -131,6 +131,16 @@ export interface HuberOptions<A extends FloatArray> extends ReductionOptions<A> 
   delta?: number
 }
 
+/** Options of {@link poissonNllLoss} and {@link PoissonNLLLoss}. */
+export interface PoissonNLLOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** The input holds log-rates (`exp(x) − t·x`); otherwise rates (`x − t·ln(x + eps)`). @default true */
+  logInput?: boolean
+  /** Adds Stirling's approximation of `ln(t!)` where `t > 1`. @default false */
+  full?: boolean
+  /** Keeps `ln(x + eps)` finite at `x = 0` (with `logInput: false`). @default 1e-8 */
+  eps?: number
+}
+
 /** Options of {@link gaussianNllLoss} and {@link GaussianNLLLoss}. */
 export interface GaussianNLLOptions<A extends FloatArray> extends ReductionOptions<A> {
   /** Adds the constant `0.5·ln 2π`. @default false */
@@ -927,6 +937,16 @@ const LOSSES = {
   mseLoss: { module: 'MSELoss', args: [TARGET], scalars: {}, tensors: [] },
   smoothL1Loss: { module: 'SmoothL1Loss', args: [TARGET], scalars: { beta: { kind: 'number', default: 1, check: atLeast0 } }, tensors: [] },
   huberLoss: { module: 'HuberLoss', args: [TARGET], scalars: { delta: { kind: 'number', default: 1, check: positive } }, tensors: [] },
+  poissonNllLoss: {
+    module: 'PoissonNLLLoss',
+    args: [TARGET],
+    scalars: {
+      logInput: { kind: 'boolean', default: true },
+      full: { kind: 'boolean', default: false },
+      eps: { kind: 'number', default: 1e-8 },
+    },
+    tensors: [],
+  },
   gaussianNllLoss: {
     module: 'GaussianNLLLoss',
     args: [TARGET, { name: 'variance', shape: varianceShape, number: true, grad: true }],
@@ -1145,6 +1165,7 @@ export interface LossSignatures<A extends FloatArray> {
   mseLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: ReductionOptions<A>; scalar: 'mean' | 'sum' }
   smoothL1Loss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: SmoothL1Options<A>; scalar: 'mean' | 'sum' }
   huberLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: HuberOptions<A>; scalar: 'mean' | 'sum' }
+  poissonNllLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: PoissonNLLOptions<A>; scalar: 'mean' | 'sum' }
   gaussianNllLoss: {
     args: [input: TensorLike<A>, target: TensorLike<A>, variance: number | TensorLike<A>]
     options: GaussianNLLOptions<A>
@@ -1360,6 +1381,24 @@ export const huberLossWithGrad: LossWithGradFunction<'huberLoss'> = sync.huberLo
 /** `torch.nn.HuberLoss`: options fixed and validated at construction. */
 export const HuberLoss = lossModule('huberLoss')
 export type HuberLoss<A extends FloatArray = FloatArray> = LossModule<'huberLoss', A>
+
+/**
+ * Poisson negative log-likelihood — `torch.nn.functional.poisson_nll_loss`:
+ * `exp(x) − t·x` for log-rate inputs (`logInput: true`, the default), else
+ * `x − t·ln(x + eps)`; `full` adds Stirling's approximation of `ln(t!)` where
+ * `t > 1`.
+ *
+ * @example
+ * ```ts
+ * poissonNllLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, 3])) // ≈ 3.96855
+ * ```
+ */
+export const poissonNllLoss: LossFunction<'poissonNllLoss'> = sync.poissonNllLoss
+/** {@link poissonNllLoss} and its gradient `exp(x) − t` (or `1 − t/(x + eps)`). */
+export const poissonNllLossWithGrad: LossWithGradFunction<'poissonNllLoss'> = sync.poissonNllLossWithGrad
+/** `torch.nn.PoissonNLLLoss`: options fixed and validated at construction. */
+export const PoissonNLLLoss = lossModule('poissonNllLoss')
+export type PoissonNLLLoss<A extends FloatArray = FloatArray> = LossModule<'poissonNllLoss', A>
 
 /**
  * Gaussian negative log-likelihood — `torch.nn.functional.gaussian_nll_loss`:

@@ -453,6 +453,7 @@ losses! {
     mse_loss, mse_loss_async, "mseLoss", "mseLossAsync" => losses::mse_loss::run;
     smooth_l1_loss, smooth_l1_loss_async, "smoothL1Loss", "smoothL1LossAsync" => losses::smooth_l1_loss::run;
     huber_loss, huber_loss_async, "huberLoss", "huberLossAsync" => losses::huber_loss::run;
+    poisson_nll_loss, poisson_nll_loss_async, "poissonNllLoss", "poissonNllLossAsync" => losses::poisson_nll_loss::run;
     gaussian_nll_loss, gaussian_nll_loss_async, "gaussianNllLoss", "gaussianNllLossAsync" => losses::gaussian_nll_loss::run;
 }
 

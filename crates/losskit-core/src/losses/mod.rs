@@ -8,4 +8,5 @@ pub mod huber_loss;
 pub mod kl_div;
 pub mod l1_loss;
 pub mod mse_loss;
+pub mod poisson_nll_loss;
 pub mod smooth_l1_loss;
