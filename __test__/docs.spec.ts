@@ -1,0 +1,53 @@
+// Every TSDoc example of a declared loss is a claim checked against PyTorch: the
+// arrays it passes must be the inputs of the fixture case named "doc example"
+// (made by fixtures/generate.py with real torch), and the number it prints must
+// be that case's expected loss, to the digits shown. The example is read from
+// the shipped index.d.ts, so what users read is what is checked.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import test from 'ava'
+import * as L from 'losskit'
+import { FIXTURE_DIR, type LossCase, loadFixtures, TEST_DIR } from './_util.js'
+
+const dts = readFileSync(join(TEST_DIR, '..', 'index.d.ts'), 'utf8')
+const snake = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
+
+/** The ```ts block of the TSDoc right above `export declare const <name>:`. */
+function exampleOf(name: string): string | undefined {
+  const at = dts.indexOf(`export declare const ${name}:`)
+  if (at < 0) return undefined
+  const doc = dts.slice(dts.lastIndexOf('/**', at), at)
+  const m = /```ts\n([\s\S]*?)```/.exec(doc)
+  return m?.[1].replace(/^\s*\* ?/gm, '')
+}
+
+for (const name of Object.keys(L.__impl.losses)) {
+  const fixture = snake(name)
+  if (!existsSync(join(FIXTURE_DIR, `${fixture}.json`))) continue
+  const docCase = loadFixtures<LossCase>(fixture).cases.find((c) => c.name === 'doc example')
+  if (!docCase) continue
+  test(`${name}: the TSDoc example's arrays and value are PyTorch's (fixtures/${fixture}.json "doc example")`, (t) => {
+    const ex = exampleOf(name)
+    if (ex === undefined) {
+      t.fail(`index.d.ts has no example for ${name}`)
+      return
+    }
+    const arrays = [...ex.matchAll(/new Float(?:32|64)Array\(\[([^\]]*)\]\)/g)].map((m) => m[1].split(',').map(Number))
+    const expectedArrays = [docCase.input.data, docCase.target.data]
+    if (docCase.variance !== undefined)
+      expectedArrays.push(typeof docCase.variance === 'number' ? [docCase.variance] : docCase.variance.data)
+    t.deepEqual(arrays, expectedArrays, `${name}: the example's arrays`)
+    const shown = /\/\/ ≈? ?(-?[0-9.]+(?:e-?[0-9]+)?)\s*$/m.exec(ex)
+    if (!shown) {
+      t.fail(`${name}: the example shows no value`)
+      return
+    }
+    const decimals = (shown[1].split('.')[1] ?? '').length
+    const expected = docCase.expected?.loss as number
+    t.true(
+      Math.abs(Number(shown[1]) - expected) <= 0.5 * 10 ** -decimals + 1e-12,
+      `${name}: the example shows ${shown[1]}, PyTorch says ${expected}`,
+    )
+  })
+}
