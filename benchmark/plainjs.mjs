@@ -15,9 +15,12 @@
 //   mseLoss        (x - t)², grad 2 (x - t)
 //   l1Loss         |x - t|, grad sign(x - t) (0 at x = t, as torch.sign)
 //   huberLoss      delta 1: 0.5 d² for |d| < 1, |d| - 0.5 otherwise; grad clamp(d, -1, 1)
+//   smoothL1Loss   beta 1: 0.5 d² for |d| < 1, |d| - 0.5 otherwise; grad clamp(d, -1, 1)
+//                  (= huberLoss at delta = beta = 1)
 //   gaussianNllLoss  0.5 (log v + (x - t)² / v), v = max(variance, 1e-6), full = false;
 //                  variance shaped like the input; the clamp changes the value
 //                  only, the variance gradient is 0.5 (1/v - d²/v²) everywhere
+//   poissonNllLoss logInput = true, full = false: exp(x) - t x; grad exp(x) - t
 //
 // Shapes: `logits` is a row-major (n, c) Float32Array, `target` an Int32Array
 // of n class indices; the elementwise losses take two arrays of equal length.
@@ -285,6 +288,31 @@ export function huberLossWithGrad(input, target, gradOut) {
   return { loss: total / n, grad }
 }
 
+/** Mean smooth L1 loss, beta = 1. */
+export function smoothL1Loss(input, target) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(input[i] - target[i])
+    total += a < 1 ? 0.5 * a * a : a - 0.5
+  }
+  return total / n
+}
+
+export function smoothL1LossWithGrad(input, target, gradOut) {
+  const n = input.length
+  const grad = gradOut ?? new Float32Array(n)
+  const k = 1 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const d = input[i] - target[i]
+    const a = Math.abs(d)
+    total += a < 1 ? 0.5 * a * a : a - 0.5
+    grad[i] = k * Math.min(1, Math.max(d, -1)) // clamp(d, -1, 1) = d / beta inside, sign(d) outside
+  }
+  return { loss: total / n, grad }
+}
+
 const GAUSSIAN_EPS = 1e-6
 
 /** Mean Gaussian negative log-likelihood, `variance` shaped like the input. */
@@ -317,4 +345,30 @@ export function gaussianNllLossWithGrad(input, target, variance, gradOut) {
     gv[i] = h * (r - q * q)
   }
   return { loss: (0.5 * total) / n, grads: { input: gi, variance: gv } }
+}
+
+/** Mean Poisson negative log-likelihood, the input holding log-rates (logInput = true, full = false). */
+export function poissonNllLoss(input, target) {
+  const n = input.length
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const x = input[i]
+    total += Math.exp(x) - target[i] * x
+  }
+  return total / n
+}
+
+export function poissonNllLossWithGrad(input, target, gradOut) {
+  const n = input.length
+  const grad = gradOut ?? new Float32Array(n)
+  const k = 1 / n
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const x = input[i]
+    const t = target[i]
+    const e = Math.exp(x) // one exp serves the loss and the gradient
+    total += e - t * x
+    grad[i] = k * (e - t)
+  }
+  return { loss: total / n, grad }
 }

@@ -19,7 +19,8 @@
 //   --no-torch       skip PyTorch
 //   --no-check       skip the correctness self-check
 //   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad;
-//                    --only=Loss/grad/16M = the MSE, L1, Huber and GaussianNLL rows);
+//                    --only=Loss/grad/16M = the MSE, L1, Huber, SmoothL1, GaussianNLL and
+//                    PoissonNLL rows);
 //                    the self-check then covers only the selected losses, and no
 //                    results file is written unless --out=DIR is given
 //   --threads=1,2    losskit / torch thread counts
@@ -216,7 +217,7 @@ const lkDefaultThreads = lk?.getNumThreads?.()
 // ---------------------------------------------------------------- workloads
 const LOSSES = ['crossEntropy', 'nllLoss', 'klDiv', 'binaryCrossEntropy', 'binaryCrossEntropyWithLogits']
 // Regression losses: forward+grad at the largest size only (16M; 256k with --quick).
-const REGRESSION_LOSSES = ['mseLoss', 'l1Loss', 'huberLoss', 'gaussianNllLoss']
+const REGRESSION_LOSSES = ['mseLoss', 'l1Loss', 'huberLoss', 'smoothL1Loss', 'gaussianNllLoss', 'poissonNllLoss']
 const REGRESSION_SIZES = QUICK ? [262144] : [16777216]
 const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES]
 /** Losses with a third tensor, `variance` (shaped like the input), and two gradients. */
@@ -243,7 +244,9 @@ const SHORT = {
   mseLoss: 'MSE',
   l1Loss: 'L1',
   huberLoss: 'Huber',
+  smoothL1Loss: 'SmoothL1',
   gaussianNllLoss: 'GaussianNLL',
+  poissonNllLoss: 'PoissonNLL',
 }
 
 function bytesModel(w) {
@@ -265,7 +268,7 @@ function bytesModel(w) {
     // and, as for every row, divided by the measured *read* bandwidth.
     return (w.grad ? 5 : 3) * E * 4
   }
-  // elementwise (BCE, KL, MSE, L1, Huber, …): read input + target; with grad
+  // elementwise (BCE, KL, MSE, L1, Huber, SmoothL1, PoissonNLL, …): read input + target; with grad
   // also write the gradient once: 3·n·4 (÷ read bandwidth, as above)
   return (w.grad ? 3 : 2) * E * 4
 }
@@ -391,7 +394,9 @@ const PLAIN = {
   mseLoss: [pj.mseLoss, pj.mseLossWithGrad],
   l1Loss: [pj.l1Loss, pj.l1LossWithGrad],
   huberLoss: [pj.huberLoss, pj.huberLossWithGrad],
+  smoothL1Loss: [pj.smoothL1Loss, pj.smoothL1LossWithGrad],
   gaussianNllLoss: [pj.gaussianNllLoss, pj.gaussianNllLossWithGrad],
+  poissonNllLoss: [pj.poissonNllLoss, pj.poissonNllLossWithGrad],
 }
 function plainCall(w, d, gradOut) {
   const [f, fg] = PLAIN[w.loss]

@@ -18,7 +18,9 @@
 //   l1Loss          tf.losses.absoluteDifference(t, x)
 //   huberLoss       tf.losses.huberLoss(t, x) (tfjs: 0.5·min(|d|, δ)² + δ·(|d| − min(|d|, δ)),
 //                   δ = 1, = PyTorch's huber_loss with delta 1)
+//   smoothL1Loss    tf.losses.huberLoss(t, x) with δ = 1 (= PyTorch's smooth_l1_loss at β = 1)
 //   gaussianNllLoss no tfjs equivalent (tfSupports() is false: the table shows –)
+//   poissonNllLoss  no tfjs equivalent (tfSupports() is false: the table shows –)
 
 import { createRequire } from 'node:module'
 
@@ -107,6 +109,11 @@ function lossFn(w, d) {
       const t = tf.tensor1d(d.target)
       return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.huberLoss(t, xx, undefined, 1) }
     }
+    case 'smoothL1Loss': {
+      // tfjs has no smooth L1: its Huber loss with δ = 1 is the same function at β = 1
+      const t = tf.tensor1d(d.target)
+      return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.huberLoss(t, xx, undefined, 1) }
+    }
     default:
       throw new Error(`tfjs: unknown loss ${w.loss}`)
   }
@@ -121,6 +128,7 @@ const SUPPORTED = new Set([
   'mseLoss',
   'l1Loss',
   'huberLoss',
+  'smoothL1Loss',
 ])
 /** Whether tfjs has a counterpart of `loss` here (no column entry otherwise). */
 export function tfSupports(loss) {

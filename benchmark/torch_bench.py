@@ -48,8 +48,12 @@ def loss_fn(name):
         return lambda x, t: F.l1_loss(x, t)
     if name == "huberLoss":
         return lambda x, t: F.huber_loss(x, t, delta=1.0)
+    if name == "smoothL1Loss":
+        return lambda x, t: F.smooth_l1_loss(x, t, beta=1.0)
     if name == "gaussianNllLoss":
         return lambda x, t, v: F.gaussian_nll_loss(x, t, v)
+    if name == "poissonNllLoss":
+        return lambda x, t: F.poisson_nll_loss(x, t, log_input=True, full=False)
     raise ValueError(f"unknown loss {name}")
 
 
@@ -68,7 +72,7 @@ def make_data(w, gen):
         return -3 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
     if name == "binaryCrossEntropy":
         return 0.01 + 0.98 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
-    if name in ("binaryCrossEntropyWithLogits", "mseLoss", "l1Loss", "huberLoss"):
+    if name in ("binaryCrossEntropyWithLogits", "mseLoss", "l1Loss", "huberLoss", "smoothL1Loss", "poissonNllLoss"):
         return 8 * torch.rand(m, generator=gen) - 4, torch.rand(m, generator=gen)
     if name == "gaussianNllLoss":
         x = 8 * torch.rand(m, generator=gen) - 4
