@@ -17,6 +17,10 @@ export declare function binaryCrossEntropyWithLogits(input: unknown, a1: unknown
 
 export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+export declare function cosineEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function cosineEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 /** r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function crossEntropy(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
@@ -41,6 +45,10 @@ export declare function gaussianNllLossAsync(input: unknown, a1: unknown | undef
 
 /** The number of threads used for large inputs. */
 export declare function getNumThreads(): number
+
+export declare function hingeEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function hingeEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 export declare function huberLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
@@ -72,9 +80,25 @@ export declare function logSoftmax(input: unknown, outer: number, c: number, inn
  */
 export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
+export declare function marginRankingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function marginRankingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 export declare function mseLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
 export declare function mseLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function multilabelMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function multilabelMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function multilabelSoftMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function multilabelSoftMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function multiMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function multiMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function nllLoss(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
@@ -105,6 +129,10 @@ export declare function smoothL1Loss(input: unknown, a1: unknown | undefined | n
 
 export declare function smoothL1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+export declare function softMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function softMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 /** r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function softmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
@@ -113,3 +141,11 @@ export declare function softmax(input: unknown, outer: number, c: number, inner:
  *  Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+
+export declare function tripletMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function tripletMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
+export declare function tripletMarginWithDistanceLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+export declare function tripletMarginWithDistanceLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>

@@ -141,6 +141,53 @@ export interface PoissonNLLOptions<A extends FloatArray> extends ReductionOption
   eps?: number
 }
 
+/** Options of the losses with a `margin` ({@link marginRankingLoss}: 0, {@link hingeEmbeddingLoss}: 1, {@link cosineEmbeddingLoss}: 0). */
+export interface MarginOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** The margin (PyTorch's default for the loss). */
+  margin?: number
+}
+
+/** Options of {@link multilabelSoftMarginLoss} and {@link MultiLabelSoftMarginLoss}. */
+export interface MultiLabelSoftMarginOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** A weight per class, `(C)`, or anything that broadcasts to the input (NumPy rules). */
+  weight?: TensorLike<A>
+}
+
+/** Options of {@link multiMarginLoss} and {@link MultiMarginLoss}. */
+export interface MultiMarginOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** The power of the hinge: 1 or 2. @default 1 */
+  p?: number
+  /** @default 1 */
+  margin?: number
+  /** A weight per class, of length C (it multiplies after the power). */
+  weight?: TensorLike<A>
+}
+
+/** Options of {@link tripletMarginLoss} and {@link TripletMarginLoss}. */
+export interface TripletMarginOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** `> 0`. @default 1 */
+  margin?: number
+  /** The norm degree of `pairwise_distance`, `> 0`. @default 2 */
+  p?: number
+  /** Added to the difference before the norm (`‖a − b + eps‖_p`). @default 1e-6 */
+  eps?: number
+  /** Also compares the positive with the negative, and uses the smaller distance. @default false */
+  swap?: boolean
+}
+
+/** Options of {@link tripletMarginWithDistanceLoss} and {@link TripletMarginWithDistanceLoss}. */
+export interface TripletMarginWithDistanceOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /**
+   * `'pairwise'`: `F.pairwise_distance` (p = 2, eps = 1e-6); `'cosine'`:
+   * `1 − F.cosine_similarity(a, b, dim=-1)`. @default 'pairwise'
+   */
+  distanceFunction?: 'pairwise' | 'cosine'
+  /** `> 0`. @default 1 */
+  margin?: number
+  /** Also compares the positive with the negative, and uses the smaller distance. @default false */
+  swap?: boolean
+}
+
 /** Options of {@link gaussianNllLoss} and {@link GaussianNLLLoss}. */
 export interface GaussianNLLOptions<A extends FloatArray> extends ReductionOptions<A> {
   /** Adds the constant `0.5·ln 2π`. @default false */
@@ -891,15 +938,24 @@ export function nllLossWithGrad(input: unknown, target: unknown, options?: unkno
 // ---------------------------------------------------------------------------
 
 /** A scalar option: its kind, PyTorch's default and, for numbers, its range. */
-type ScalarDecl = { kind: 'number'; default: number; check?: (v: number) => string | undefined } | { kind: 'boolean'; default: boolean }
+type ScalarDecl =
+  | { kind: 'number'; default: number; check?: (v: number) => string | undefined }
+  | { kind: 'boolean'; default: boolean }
+  /** One of `values`; the kernel gets its index. */
+  | { kind: 'enum'; default: string; values: readonly string[] }
 
 /** A positional tensor argument after the input. */
 interface ArgDecl {
   name: string
+  /** Class indices (`Int32Array | BigInt64Array`) instead of the input's float type. */
+  index?: boolean
   /** Checks the argument's shape against the input's; the default demands the input's shape. */
   shape?: (input: readonly number[], arg: readonly number[]) => string | undefined
-  /** A plain number may stand for the tensor (no gradient then). */
-  number?: boolean
+  /**
+   * A plain number may stand for the tensor: `'param'` passes it as an option
+   * (no gradient then); `'wrap'` as a 0-d tensor.
+   */
+  number?: 'param' | 'wrap'
   /** The loss is differentiated with respect to this argument too. */
   grad?: boolean
 }
@@ -907,6 +963,12 @@ interface ArgDecl {
 /** A loss: its module name, arguments, options (in native order) and reductions. */
 interface LossDecl {
   module: string
+  /** The first tensor's name (PyTorch's): `'input'` unless given. */
+  input?: string
+  /** Checks the first tensor's shape (e.g. its rank). */
+  inputShape?: (s: readonly number[]) => string | undefined
+  /** The `'none'` result's shape; the input's unless given. */
+  lossShape?: (s: readonly number[]) => readonly number[]
   args: readonly ArgDecl[]
   /** Scalar options, in the order the kernel reads them. */
   scalars: Readonly<Record<string, ScalarDecl>>
@@ -929,6 +991,23 @@ function varianceShape(input: readonly number[], v: readonly number[]): string |
   return `variance of shape ${fmtShape(v)} does not fit input of shape ${fmtShape(input)}: it must be ${fmtShape(input)}, ${fmtShape(input.slice(0, -1))} or ${fmtShape([...input.slice(0, -1), 1])}`
 }
 
+/** A row loss's input: `(C)` (one sample) or `(N, C)`. */
+function rowInput(name: string): (s: readonly number[]) => string | undefined {
+  return (s) => (s.length === 1 || s.length === 2 ? undefined : `${name} must have shape (C) or (N, C), got ${fmtShape(s)}`)
+}
+/** A row loss's result: one value per row, `[]` for a single `(C)` sample. */
+const perRow = (s: readonly number[]): readonly number[] => (s.length === 2 ? [s[0]] : EMPTY_SHAPE)
+/** One value per row of the input: `(N)`, or `()` for a `(C)` input. */
+function oneOfRow(name: string): (input: readonly number[], t: readonly number[]) => string | undefined {
+  return (input, t) =>
+    sameShape(t, perRow(input))
+      ? undefined
+      : `${name} of shape ${fmtShape(t)} does not fit input of shape ${fmtShape(input)}: expected ${fmtShape(perRow(input))}`
+}
+const MARGIN0: ScalarDecl = { kind: 'number', default: 0 }
+const MARGIN1: ScalarDecl = { kind: 'number', default: 1 }
+const TRIPLET_MARGIN: ScalarDecl = { kind: 'number', default: 1, check: positive }
+
 const LOSSES = {
   klDiv: { module: 'KLDivLoss', args: [TARGET], scalars: { logTarget: { kind: 'boolean', default: false } }, tensors: [], batchmean: true },
   binaryCrossEntropy: { module: 'BCELoss', args: [TARGET], scalars: {}, tensors: ['weight'] },
@@ -949,8 +1028,89 @@ const LOSSES = {
   },
   gaussianNllLoss: {
     module: 'GaussianNLLLoss',
-    args: [TARGET, { name: 'variance', shape: varianceShape, number: true, grad: true }],
+    args: [TARGET, { name: 'variance', shape: varianceShape, number: 'param', grad: true }],
     scalars: { full: { kind: 'boolean', default: false }, eps: { kind: 'number', default: 1e-6 } },
+    tensors: [],
+  },
+  marginRankingLoss: {
+    module: 'MarginRankingLoss',
+    input: 'input1',
+    args: [{ name: 'input2', grad: true }, TARGET],
+    scalars: { margin: MARGIN0 },
+    tensors: [],
+  },
+  hingeEmbeddingLoss: { module: 'HingeEmbeddingLoss', args: [TARGET], scalars: { margin: MARGIN1 }, tensors: [] },
+  softMarginLoss: { module: 'SoftMarginLoss', args: [TARGET], scalars: {}, tensors: [] },
+  multilabelSoftMarginLoss: {
+    module: 'MultiLabelSoftMarginLoss',
+    inputShape: rowInput('input'),
+    lossShape: perRow,
+    args: [TARGET],
+    scalars: {},
+    tensors: ['weight'],
+  },
+  multilabelMarginLoss: {
+    module: 'MultiLabelMarginLoss',
+    inputShape: rowInput('input'),
+    lossShape: perRow,
+    args: [{ name: 'target', index: true }],
+    scalars: {},
+    tensors: [],
+  },
+  multiMarginLoss: {
+    module: 'MultiMarginLoss',
+    inputShape: rowInput('input'),
+    lossShape: perRow,
+    args: [{ name: 'target', index: true, number: 'wrap', shape: oneOfRow('target') }],
+    scalars: {
+      p: { kind: 'number', default: 1, check: (v) => (v === 1 || v === 2 ? undefined : 'only 1 and 2 are supported') },
+      margin: MARGIN1,
+    },
+    tensors: ['weight'],
+  },
+  cosineEmbeddingLoss: {
+    module: 'CosineEmbeddingLoss',
+    input: 'input1',
+    inputShape: rowInput('input1'),
+    lossShape: perRow,
+    args: [
+      { name: 'input2', grad: true },
+      { name: 'target', number: 'wrap', shape: oneOfRow('target') },
+    ],
+    scalars: { margin: MARGIN0 },
+    tensors: [],
+  },
+  tripletMarginLoss: {
+    module: 'TripletMarginLoss',
+    input: 'anchor',
+    inputShape: rowInput('anchor'),
+    lossShape: perRow,
+    args: [
+      { name: 'positive', grad: true },
+      { name: 'negative', grad: true },
+    ],
+    scalars: {
+      margin: TRIPLET_MARGIN,
+      p: { kind: 'number', default: 2, check: positive },
+      eps: { kind: 'number', default: 1e-6 },
+      swap: { kind: 'boolean', default: false },
+    },
+    tensors: [],
+  },
+  tripletMarginWithDistanceLoss: {
+    module: 'TripletMarginWithDistanceLoss',
+    input: 'anchor',
+    inputShape: rowInput('anchor'),
+    lossShape: perRow,
+    args: [
+      { name: 'positive', grad: true },
+      { name: 'negative', grad: true },
+    ],
+    scalars: {
+      distanceFunction: { kind: 'enum', default: 'pairwise', values: ['pairwise', 'cosine'] },
+      margin: TRIPLET_MARGIN,
+      swap: { kind: 'boolean', default: false },
+    },
     tensors: [],
   },
 } as const satisfies Record<string, LossDecl>
@@ -971,7 +1131,13 @@ function parseOptions(fn: string, d: LossDecl, o: Record<string, unknown>, like:
   for (const [key, s] of Object.entries(d.scalars)) {
     const v = o[key]
     if (s.kind === 'boolean') scalars.push(boolOpt(fn, key, v, s.default) ? 1 : 0)
-    else {
+    else if (s.kind === 'enum') {
+      const e = v === undefined ? s.default : v
+      const k = typeof e === 'string' ? s.values.indexOf(e) : -1
+      if (k < 0)
+        fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${key} must be one of ${s.values.map((x) => `'${x}'`).join(', ')}, got ${describe(e)}`)
+      scalars.push(k)
+    } else {
       const n = numberOpt(fn, key, v, s.default)
       const why = s.check?.(n)
       if (why !== undefined) fail(fn, 'ERR_OUT_OF_RANGE', `options.${key} = ${n} is out of range: ${why}`)
@@ -1021,33 +1187,37 @@ function declaredLoss(
   mode: Mode = SYNC,
 ): Result {
   const d: LossDecl = LOSSES[name]
-  const x = floatTensor<FloatArray>(fn, 'input', args[0])
+  const inputName = d.input ?? 'input'
+  const x = floatTensor<FloatArray>(fn, inputName, args[0])
   const s = x.shape
+  const bad = d.inputShape?.(s)
+  if (bad !== undefined) fail(fn, 'ERR_INVALID_ARG_VALUE', bad)
   const p = parsed ?? parseOptions(fn, d, o, x.data)
-  const slots: (FloatArray | undefined)[] = [x.data]
+  const slots: (View | undefined)[] = [x.data]
   const shapes: (readonly number[] | undefined)[] = [s]
-  const names = ['input']
+  const names = [inputName]
   const scalars = p.scalars.slice()
   const gradArgs: [string, number][] = []
   for (let i = 0; i < d.args.length; i++) {
     const a = d.args[i]
-    const v = args[i + 1]
-    if (a.number) {
-      if (typeof v === 'number') {
+    let v = args[i + 1]
+    if (a.number !== undefined && typeof v === 'number') {
+      if (a.number === 'param') {
         scalars.push(v)
         slots.push(undefined)
         shapes.push(undefined)
         names.push(a.name)
         continue
       }
-      scalars.push(Number.NaN)
-    }
-    const t = floatTensor(fn, a.name, v, x.data)
+      const one = a.index ? indexOf(fn, a.name, v) : new (x.data.constructor as Float64ArrayConstructor)([v])
+      v = { data: one, shape: EMPTY_SHAPE }
+    } else if (a.number === 'param') scalars.push(Number.NaN)
+    const t: T<View> = a.index ? indexTensor(fn, a.name, v) : floatTensor(fn, a.name, v, x.data)
     const why = a.shape
       ? a.shape(s, t.shape)
       : sameShape(t.shape, s)
         ? undefined
-        : `${a.name} of shape ${fmtShape(t.shape)} must have the input's shape ${fmtShape(s)}`
+        : `${a.name} of shape ${fmtShape(t.shape)} must have the ${inputName}'s shape ${fmtShape(s)}`
     if (why !== undefined) fail(fn, 'ERR_INVALID_ARG_VALUE', why)
     if (a.grad) gradArgs.push([a.name, slots.length])
     slots.push(t.data)
@@ -1072,34 +1242,31 @@ function declaredLoss(
     shapes.push(undefined)
   }
   const none = p.reduction === 0
-  const out = none ? buffer(fn, 'out', o.out, x.data, x.data.length) : undefined
+  const ls = d.lossShape ? d.lossShape(s) : s
+  const out = none ? buffer(fn, 'out', o.out, x.data, product(ls)) : undefined
   let gs = 1
   let ga: FloatArray | undefined
   // The gradients: the input's, then one per differentiable argument given as a tensor.
   const grads: (FloatArray | undefined)[] = [undefined, undefined, undefined]
   const gradNames = ['gradOut', 'gradOut (2nd)', 'gradOut (3rd)']
   const given: unknown[] = [undefined, undefined, undefined]
+  const multi = d.args.some((a) => a.grad)
   if (withGrad) {
-    if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, s)
-    const multi = d.args.some((a) => a.grad)
+    if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, ls)
     if (multi) {
       const g = o.gradOut
+      const keys = [inputName, ...d.args.filter((a) => a.grad).map((a) => a.name)]
       if (g !== undefined && (typeof g !== 'object' || g === null || ArrayBuffer.isView(g))) {
-        fail(
-          fn,
-          'ERR_INVALID_ARG_TYPE',
-          `options.gradOut must be an object { input, ${gradArgs.map(([n]) => n).join(', ')} } of buffers, got ${describe(g)}`,
-        )
+        fail(fn, 'ERR_INVALID_ARG_TYPE', `options.gradOut must be an object { ${keys.join(', ')} } of buffers, got ${describe(g)}`)
       }
       const go = (g ?? EMPTY) as Record<string, unknown>
-      const keys = ['input', ...d.args.filter((a) => a.grad).map((a) => a.name)]
       for (const k of Object.keys(go)) {
         if (!keys.includes(k))
           fail(fn, 'ERR_INVALID_ARG_VALUE', `options.gradOut.${k} is not a gradient of ${fn}: its keys are ${keys.join(', ')}`)
       }
-      given[0] = go.input
-      grads[0] = buffer(fn, 'gradOut.input', go.input, x.data, x.data.length)
-      gradNames[0] = 'gradOut.input'
+      given[0] = go[inputName]
+      gradNames[0] = `gradOut.${inputName}`
+      grads[0] = buffer(fn, gradNames[0], go[inputName], x.data, x.data.length)
       gradArgs.forEach(([n, slot], j) => {
         gradNames[j + 1] = `gradOut.${n}`
         given[j + 1] = go[n]
@@ -1113,11 +1280,11 @@ function declaredLoss(
   }
   const P = packParams(p.reduction, gs, shapes, scalars)
   const finish = (v: number, r: (FloatArray | undefined)[]): Result => {
-    const loss: number | Tensor = none ? (s.length > 0 ? { data: r[0] as FloatArray, shape: s } : (r[0] as FloatArray)[0]) : v
+    const loss: number | Tensor = none ? (ls.length > 0 ? { data: r[0] as FloatArray, shape: ls } : (r[0] as FloatArray)[0]) : v
     if (!withGrad) return loss
     const input = { data: r[1] as FloatArray, shape: s }
-    if (!d.args.some((a) => a.grad)) return { loss, grad: input }
-    const gr: Record<string, Tensor> = { input }
+    if (!multi) return { loss, grad: input }
+    const gr: Record<string, Tensor> = { [inputName]: input }
     gradArgs.forEach(([n, slot], j) => {
       const g = r[j + 2]
       if (g !== undefined) gr[n] = { data: g, shape: shapes[slot] as readonly number[] }
@@ -1145,6 +1312,30 @@ function declaredLoss(
   return finish(v, [out, grads[0], grads[1], grads[2]])
 }
 
+/** A class-index tensor (`Int32Array | BigInt64Array`, bare or `{ data, shape }`). */
+function indexTensor(fn: string, name: string, v: unknown): T<IndexArray> {
+  if (isIndex(v)) {
+    attached(fn, name, v)
+    return { data: v, shape: [v.length] }
+  }
+  if (typeof v === 'object' && v !== null && 'data' in v && isIndex((v as Tensor<unknown>).data)) {
+    const data = (v as Tensor<IndexArray>).data
+    attached(fn, name, data)
+    return { data, shape: checkShape(fn, name, (v as Tensor<unknown>).shape, data.length) }
+  }
+  fail(
+    fn,
+    'ERR_INVALID_ARG_TYPE',
+    `${name} must be an Int32Array or BigInt64Array of class indices (or a tensor of one), got ${describe(v)}`,
+  )
+}
+
+/** One class index given as a number, as a 1-element array. */
+function indexOf(fn: string, name: string, v: number): IndexArray {
+  if (!Number.isSafeInteger(v)) fail(fn, 'ERR_OUT_OF_RANGE', `${name} = ${v} is out of range: it must be an integer class index`)
+  return v >= -(2 ** 31) && v < 2 ** 31 ? Int32Array.of(v) : BigInt64Array.of(BigInt(v))
+}
+
 /** The positional arguments of a declared loss, options excluded. */
 function argCount(name: DeclaredLoss): number {
   return 1 + LOSSES[name].args.length
@@ -1166,6 +1357,47 @@ export interface LossSignatures<A extends FloatArray> {
   smoothL1Loss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: SmoothL1Options<A>; scalar: 'mean' | 'sum' }
   huberLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: HuberOptions<A>; scalar: 'mean' | 'sum' }
   poissonNllLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: PoissonNLLOptions<A>; scalar: 'mean' | 'sum' }
+  marginRankingLoss: {
+    args: [input1: TensorLike<A>, input2: TensorLike<A>, target: TensorLike<A>]
+    options: MarginOptions<A>
+    scalar: 'mean' | 'sum'
+    grads: { input1: Tensor<A>; input2: Tensor<A> }
+  }
+  hingeEmbeddingLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: MarginOptions<A>; scalar: 'mean' | 'sum' }
+  softMarginLoss: { args: [input: TensorLike<A>, target: TensorLike<A>]; options: ReductionOptions<A>; scalar: 'mean' | 'sum' }
+  multilabelSoftMarginLoss: {
+    args: [input: TensorLike<A>, target: TensorLike<A>]
+    options: MultiLabelSoftMarginOptions<A>
+    scalar: 'mean' | 'sum'
+  }
+  multilabelMarginLoss: {
+    args: [input: TensorLike<A>, target: TensorLike<IndexArray>]
+    options: ReductionOptions<A>
+    scalar: 'mean' | 'sum'
+  }
+  multiMarginLoss: {
+    args: [input: TensorLike<A>, target: number | TensorLike<IndexArray>]
+    options: MultiMarginOptions<A>
+    scalar: 'mean' | 'sum'
+  }
+  cosineEmbeddingLoss: {
+    args: [input1: TensorLike<A>, input2: TensorLike<A>, target: number | TensorLike<A>]
+    options: MarginOptions<A>
+    scalar: 'mean' | 'sum'
+    grads: { input1: Tensor<A>; input2: Tensor<A> }
+  }
+  tripletMarginLoss: {
+    args: [anchor: TensorLike<A>, positive: TensorLike<A>, negative: TensorLike<A>]
+    options: TripletMarginOptions<A>
+    scalar: 'mean' | 'sum'
+    grads: { anchor: Tensor<A>; positive: Tensor<A>; negative: Tensor<A> }
+  }
+  tripletMarginWithDistanceLoss: {
+    args: [anchor: TensorLike<A>, positive: TensorLike<A>, negative: TensorLike<A>]
+    options: TripletMarginWithDistanceOptions<A>
+    scalar: 'mean' | 'sum'
+    grads: { anchor: Tensor<A>; positive: Tensor<A>; negative: Tensor<A> }
+  }
   gaussianNllLoss: {
     args: [input: TensorLike<A>, target: TensorLike<A>, variance: number | TensorLike<A>]
     options: GaussianNLLOptions<A>
@@ -1399,6 +1631,176 @@ export const poissonNllLossWithGrad: LossWithGradFunction<'poissonNllLoss'> = sy
 /** `torch.nn.PoissonNLLLoss`: options fixed and validated at construction. */
 export const PoissonNLLLoss = lossModule('poissonNllLoss')
 export type PoissonNLLLoss<A extends FloatArray = FloatArray> = LossModule<'poissonNllLoss', A>
+
+/**
+ * Margin ranking loss — `torch.nn.functional.margin_ranking_loss`:
+ * `max(0, −y·(x1 − x2) + margin)`, all three tensors of one shape, `y` of ±1
+ * in the inputs' float type. `marginRankingLossWithGrad` returns
+ * `{ loss, grads: { input1, input2 } }`.
+ *
+ * @example
+ * ```ts
+ * marginRankingLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, 0, -1.5]), new Float32Array([1, -1, 1])) // ≈ 0.83333
+ * ```
+ */
+export const marginRankingLoss: LossFunction<'marginRankingLoss'> = sync.marginRankingLoss
+/** {@link marginRankingLoss} and its gradients `{ input1, input2 }`. */
+export const marginRankingLossWithGrad: LossWithGradFunction<'marginRankingLoss'> = sync.marginRankingLossWithGrad
+/** `torch.nn.MarginRankingLoss`; `forward(input1, input2, target)`. */
+export const MarginRankingLoss = lossModule('marginRankingLoss')
+export type MarginRankingLoss<A extends FloatArray = FloatArray> = LossModule<'marginRankingLoss', A>
+
+/**
+ * Hinge embedding loss — `torch.nn.functional.hinge_embedding_loss`: `x` where
+ * `y = 1`, `max(0, margin − x)` where `y = −1` (a target of another value gets
+ * both, as PyTorch computes it).
+ *
+ * @example
+ * ```ts
+ * hingeEmbeddingLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, -1, -1])) // ≈ 0.83333
+ * ```
+ */
+export const hingeEmbeddingLoss: LossFunction<'hingeEmbeddingLoss'> = sync.hingeEmbeddingLoss
+/** {@link hingeEmbeddingLoss} and its gradient. */
+export const hingeEmbeddingLossWithGrad: LossWithGradFunction<'hingeEmbeddingLoss'> = sync.hingeEmbeddingLossWithGrad
+/** `torch.nn.HingeEmbeddingLoss`: options fixed and validated at construction. */
+export const HingeEmbeddingLoss = lossModule('hingeEmbeddingLoss')
+export type HingeEmbeddingLoss<A extends FloatArray = FloatArray> = LossModule<'hingeEmbeddingLoss', A>
+
+/**
+ * Soft margin loss — `torch.nn.functional.soft_margin_loss`: `ln(1 + e^(−y·x))`
+ * (PyTorch's unstabilised form), `y` of ±1.
+ *
+ * @example
+ * ```ts
+ * softMarginLoss(new Float32Array([0.5, 2, -1]), new Float32Array([1, -1, 1])) // ≈ 1.30476
+ * ```
+ */
+export const softMarginLoss: LossFunction<'softMarginLoss'> = sync.softMarginLoss
+/** {@link softMarginLoss} and its gradient `−y·σ(−y·x)`. */
+export const softMarginLossWithGrad: LossWithGradFunction<'softMarginLoss'> = sync.softMarginLossWithGrad
+/** `torch.nn.SoftMarginLoss`: options fixed and validated at construction. */
+export const SoftMarginLoss = lossModule('softMarginLoss')
+export type SoftMarginLoss<A extends FloatArray = FloatArray> = LossModule<'softMarginLoss', A>
+
+/**
+ * Multi-label soft margin loss — `torch.nn.functional.multilabel_soft_margin_loss`:
+ * per sample, the mean over its C classes of the (weighted) binary cross entropy
+ * of logits. Input `(C)` or `(N, C)`, target of 0/1 of its shape; result per
+ * sample `(N)` for `'none'`.
+ *
+ * @example
+ * ```ts
+ * const input = tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3])
+ * multilabelSoftMarginLoss(input, tensor(new Float32Array([1, 0, 1, 0, 1, 1]), [2, 3])) // ≈ 1.21382
+ * ```
+ */
+export const multilabelSoftMarginLoss: LossFunction<'multilabelSoftMarginLoss'> = sync.multilabelSoftMarginLoss
+/** {@link multilabelSoftMarginLoss} and its gradient `w·(σ(x) − y)/C`. */
+export const multilabelSoftMarginLossWithGrad: LossWithGradFunction<'multilabelSoftMarginLoss'> = sync.multilabelSoftMarginLossWithGrad
+/** `torch.nn.MultiLabelSoftMarginLoss`: options fixed and validated at construction. */
+export const MultiLabelSoftMarginLoss = lossModule('multilabelSoftMarginLoss')
+export type MultiLabelSoftMarginLoss<A extends FloatArray = FloatArray> = LossModule<'multilabelSoftMarginLoss', A>
+
+/**
+ * Multi-label margin loss — `torch.nn.functional.multilabel_margin_loss`. The
+ * target holds class indices shaped like the input (`(C)` or `(N, C)`); those
+ * before the first −1 are the sample's classes, whatever follows. Every entry
+ * must be in `[−1, C)`.
+ *
+ * @example
+ * ```ts
+ * const input = tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3])
+ * multilabelMarginLoss(input, tensor(new BigInt64Array([2n, 0n, -1n, 1n, -1n, 0n]), [2, 3])) // ≈ 1.83333
+ * ```
+ */
+export const multilabelMarginLoss: LossFunction<'multilabelMarginLoss'> = sync.multilabelMarginLoss
+/** {@link multilabelMarginLoss} and its gradient. */
+export const multilabelMarginLossWithGrad: LossWithGradFunction<'multilabelMarginLoss'> = sync.multilabelMarginLossWithGrad
+/** `torch.nn.MultiLabelMarginLoss`: options fixed and validated at construction. */
+export const MultiLabelMarginLoss = lossModule('multilabelMarginLoss')
+export type MultiLabelMarginLoss<A extends FloatArray = FloatArray> = LossModule<'multilabelMarginLoss', A>
+
+/**
+ * Multi-class margin loss — `torch.nn.functional.multi_margin_loss`:
+ * `Σ_{i ≠ y} w[y]·max(0, margin − x[y] + x[i])^p / C` per sample, `p` 1 or 2.
+ * Input `(C)` or `(N, C)`; target `(N)` class indices (a number for `(C)`).
+ *
+ * @example
+ * ```ts
+ * multiMarginLoss(tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3]), new Int32Array([0, 2])) // ≈ 0.91667
+ * ```
+ */
+export const multiMarginLoss: LossFunction<'multiMarginLoss'> = sync.multiMarginLoss
+/** {@link multiMarginLoss} and its gradient. */
+export const multiMarginLossWithGrad: LossWithGradFunction<'multiMarginLoss'> = sync.multiMarginLossWithGrad
+/** `torch.nn.MultiMarginLoss`: options fixed and validated at construction. */
+export const MultiMarginLoss = lossModule('multiMarginLoss')
+export type MultiMarginLoss<A extends FloatArray = FloatArray> = LossModule<'multiMarginLoss', A>
+
+/**
+ * Cosine embedding loss — `torch.nn.functional.cosine_embedding_loss`: per row,
+ * `1 − cos(x1, x2)` where `y = 1` and `max(0, cos − margin)` where `y = −1`,
+ * with PyTorch's `1e-12` added to the squared norms (zero vectors give huge but
+ * finite gradients, as in PyTorch). Inputs `(N, D)` with target `(N)`, or `(D)`
+ * with a number. `cosineEmbeddingLossWithGrad` returns `{ loss, grads: { input1, input2 } }`.
+ *
+ * @example
+ * ```ts
+ * const input1 = tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3])
+ * const input2 = tensor(new Float32Array([1, 0, -1.5, 0.5, 1, 2]), [2, 3])
+ * cosineEmbeddingLoss(input1, input2, new Float32Array([1, -1])) // ≈ 0.29241
+ * ```
+ */
+export const cosineEmbeddingLoss: LossFunction<'cosineEmbeddingLoss'> = sync.cosineEmbeddingLoss
+/** {@link cosineEmbeddingLoss} and its gradients `{ input1, input2 }`. */
+export const cosineEmbeddingLossWithGrad: LossWithGradFunction<'cosineEmbeddingLoss'> = sync.cosineEmbeddingLossWithGrad
+/** `torch.nn.CosineEmbeddingLoss`; `forward(input1, input2, target)`. */
+export const CosineEmbeddingLoss = lossModule('cosineEmbeddingLoss')
+export type CosineEmbeddingLoss<A extends FloatArray = FloatArray> = LossModule<'cosineEmbeddingLoss', A>
+
+/**
+ * Triplet margin loss — `torch.nn.functional.triplet_margin_loss`:
+ * `max(0, margin + d(a, p) − d(a, n))` with `d` = `pairwise_distance`
+ * (`‖u − v + eps‖_p`); `swap` uses `min(d(a, n), d(p, n))`. Rows `(N, D)` or
+ * one `(D)`. `tripletMarginLossWithGrad` returns `{ loss, grads: { anchor, positive, negative } }`.
+ *
+ * @example
+ * ```ts
+ * const anchor = tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3])
+ * const positive = tensor(new Float32Array([1, 0, -1.5, 0.5, 1, 2]), [2, 3])
+ * const negative = tensor(new Float32Array([0, 1, 1, -1, 0.5, 0.25]), [2, 3])
+ * tripletMarginLoss(anchor, positive, negative) // ≈ 0.90923
+ * ```
+ */
+export const tripletMarginLoss: LossFunction<'tripletMarginLoss'> = sync.tripletMarginLoss
+/** {@link tripletMarginLoss} and its gradients `{ anchor, positive, negative }`. */
+export const tripletMarginLossWithGrad: LossWithGradFunction<'tripletMarginLoss'> = sync.tripletMarginLossWithGrad
+/** `torch.nn.TripletMarginLoss`; `forward(anchor, positive, negative)`. */
+export const TripletMarginLoss = lossModule('tripletMarginLoss')
+export type TripletMarginLoss<A extends FloatArray = FloatArray> = LossModule<'tripletMarginLoss', A>
+
+/**
+ * Triplet margin loss with a distance — `torch.nn.functional.triplet_margin_with_distance_loss`,
+ * with `distanceFunction: 'pairwise'` (the default, `F.pairwise_distance`) or
+ * `'cosine'` (`1 − F.cosine_similarity`), both over the last dim. Returns
+ * `{ loss, grads: { anchor, positive, negative } }` from its `…WithGrad` form.
+ *
+ * @example
+ * ```ts
+ * const anchor = tensor(new Float32Array([0.5, 2, -1, 1.5, -0.5, 0]), [2, 3])
+ * const positive = tensor(new Float32Array([1, 0, -1.5, 0.5, 1, 2]), [2, 3])
+ * const negative = tensor(new Float32Array([0, 1, 1, -1, 0.5, 0.25]), [2, 3])
+ * tripletMarginWithDistanceLoss(anchor, positive, negative, { distanceFunction: 'pairwise' }) // ≈ 0.90923
+ * ```
+ */
+export const tripletMarginWithDistanceLoss: LossFunction<'tripletMarginWithDistanceLoss'> = sync.tripletMarginWithDistanceLoss
+/** {@link tripletMarginWithDistanceLoss} and its gradients `{ anchor, positive, negative }`. */
+export const tripletMarginWithDistanceLossWithGrad: LossWithGradFunction<'tripletMarginWithDistanceLoss'> =
+  sync.tripletMarginWithDistanceLossWithGrad
+/** `torch.nn.TripletMarginWithDistanceLoss`; `forward(anchor, positive, negative)`. */
+export const TripletMarginWithDistanceLoss = lossModule('tripletMarginWithDistanceLoss')
+export type TripletMarginWithDistanceLoss<A extends FloatArray = FloatArray> = LossModule<'tripletMarginWithDistanceLoss', A>
 
 /**
  * Gaussian negative log-likelihood — `torch.nn.functional.gaussian_nll_loss`:

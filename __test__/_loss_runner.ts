@@ -24,6 +24,7 @@ import {
   type DType,
   describe,
   dotLoss,
+  type ErrorSpec,
   type FloatArray,
   fitsInt32,
   floatCtor,
@@ -31,11 +32,13 @@ import {
   type LossCase,
   loadFixtures,
   type Options,
+  type OptionValue,
   shapeSize,
   snapshot,
   type TargetValue,
   type Tensor,
   type TensorSpec,
+  toFloatArray,
   toGradOutput,
   toInput,
   tolFor,
@@ -583,4 +586,188 @@ export function checkFiniteDifferences(t: ExecutionContext, api: LossApi, s: FdC
 /** A float32-representable float64 array (so the same sample works in both dtypes). */
 export function f32Values(values: ArrayLike<number>): number[] {
   return Array.from(values, (v) => Math.fround(v))
+}
+
+// ---------------------------------------------------------------------------
+// fixtures with positional tensor arguments ("args") and named gradients ("grads")
+
+export interface ArgSpec {
+  name: string
+  kind: 'float' | 'int64' | 'number'
+  data: number[]
+  shape: number[]
+}
+
+export interface ArgsCase {
+  name: string
+  fn: string
+  torch?: string
+  args: ArgSpec[]
+  options: Record<string, OptionValue>
+  gradOutput?: number | TensorSpec
+  f64Only?: boolean
+  expected?: {
+    loss: number | TensorSpec
+    grads: Record<string, TensorSpec>
+    lossF32?: number | TensorSpec
+    gradsF32?: Record<string, TensorSpec>
+  }
+  error?: ErrorSpec
+}
+
+/** An argument as losskit takes it; `as` overrides an index argument's type. */
+function argValue(a: ArgSpec, dtype: DType, as?: 'int32' | 'int64'): unknown {
+  if (a.kind === 'number') return a.data[0]
+  if (a.kind === 'int64') {
+    if (as === 'int32') return { data: Int32Array.from(a.data), shape: [...a.shape] }
+    return { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: [...a.shape] }
+  }
+  return { data: toFloatArray(a.data, dtype), shape: [...a.shape] }
+}
+
+/** Register one ava test per (case, dtype) of an args-schema fixture for `api`. */
+export function registerArgsFixtures(test: TestFn, fixture: string, api: LossApi): number {
+  const file = loadFixtures<ArgsCase>(fixture)
+  let n = 0
+  for (const c of file.cases) {
+    if (c.fn !== api.name) throw new Error(`${fixture}: case ${c.name} is for ${c.fn}, not ${api.name}`)
+    for (const dtype of c.f64Only ? (['float64'] as DType[]) : DTYPES) {
+      const title = `${fixture} | ${c.name} [${TAG[dtype]}]`
+      if (c.error) test(title, (t) => runArgsError(t, api, c, dtype))
+      else test(title, (t) => runArgsValue(t, api, c, dtype))
+      n++
+    }
+  }
+  return n
+}
+
+function argsExpected(c: ArgsCase, dtype: DType) {
+  const e = c.expected
+  if (!e) throw new Error(`${c.name}: no expectation`)
+  return dtype === 'float32' ? { loss: e.lossF32 ?? e.loss, grads: e.gradsF32 ?? e.grads } : { loss: e.loss, grads: e.grads }
+}
+
+function checkArgsResult(t: T, res: unknown, c: ArgsCase, dtype: DType, form: string, withGrad: boolean): void {
+  const exp = argsExpected(c, dtype)
+  const tag = `${c.name} [${TAG[dtype]}] ${form}`
+  const loss = withGrad ? (res as { loss?: unknown })?.loss : res
+  assertClose(t, loss, exp.loss, { ...tolFor(dtype), label: `${tag} loss` })
+  assertDtype(t, loss, dtype, `${tag} loss`)
+  if (!withGrad) return
+  const names = Object.keys(exp.grads)
+  const r = res as { grad?: unknown; grads?: Record<string, unknown> }
+  // one differentiable tensor: { loss, grad }; several: { loss, grads: { name: … } }
+  const got: Record<string, unknown> = names.length === 1 && r.grads === undefined ? { [names[0]]: r.grad } : (r.grads ?? {})
+  if (names.length > 1 || r.grads !== undefined) t.deepEqual(Object.keys(got).sort(), [...names].sort(), `${tag}: gradient keys`)
+  for (const k of names) {
+    const g = got[k]
+    if (!isTensorLike(g)) {
+      t.fail(`${tag} grad ${k}: expected a Tensor, got ${describe(g)}`)
+      continue
+    }
+    assertClose(t, g, exp.grads[k], { ...tolFor(dtype), label: `${tag} grad ${k}` })
+    assertDtype(t, g, dtype, `${tag} grad ${k}`)
+  }
+}
+
+function argsOptions(c: ArgsCase, dtype: DType, withGrad: boolean): Options {
+  const o = toOptions(c.options, dtype)
+  if (withGrad && c.gradOutput !== undefined) o.gradOutput = toGradOutput(c.gradOutput, dtype)
+  return o
+}
+
+function runArgsValue(t: T, api: LossApi, c: ArgsCase, dtype: DType): void {
+  const build = (as?: 'int32' | 'int64') => c.args.map((a) => argValue(a, dtype, as))
+  const names = Object.keys(c.expected?.grads ?? {})
+  const multi = names.length > 1
+  // 1. functional, nothing modified
+  {
+    const args = build()
+    const o = argsOptions(c, dtype, false)
+    const snaps = snapshot({ args: Object.fromEntries(args.map((v, i) => [i, v])), o })
+    checkArgsResult(t, api.fn(...args, o), c, dtype, `${api.name}()`, false)
+    assertUnchanged(t, snaps, `${c.name} ${api.name}()`)
+  }
+  // 2. WithGrad, nothing modified
+  {
+    const args = build()
+    const o = argsOptions(c, dtype, true)
+    const snaps = snapshot({ args: Object.fromEntries(args.map((v, i) => [i, v])) })
+    checkArgsResult(t, api.withGrad(...args, o), c, dtype, `${api.name}WithGrad()`, true)
+    assertUnchanged(t, snaps, `${c.name} ${api.name}WithGrad()`)
+  }
+  // 3. bare arrays for 1-D tensors, subarray views, the other index type
+  {
+    const args = build().map((v) => (isTensorLike(v) && v.shape.length === 1 ? v.data : v))
+    checkArgsResult(t, api.withGrad(...args, argsOptions(c, dtype, true)), c, dtype, `${api.name}WithGrad(bare arrays)`, true)
+    const views = build().map((v) => (isTensorLike(v) ? { data: asOffsetView(v.data as FloatArray), shape: v.shape } : v))
+    checkArgsResult(t, api.withGrad(...views, argsOptions(c, dtype, true)), c, dtype, `${api.name}WithGrad(subarray views)`, true)
+    if (c.args.some((a) => a.kind === 'int64') && c.args.every((a) => a.kind !== 'int64' || fitsInt32(a.data))) {
+      checkArgsResult(t, api.withGrad(...build('int32'), argsOptions(c, dtype, true)), c, dtype, `${api.name}WithGrad(Int32Array)`, true)
+    }
+  }
+  // 4. module
+  {
+    const args = build()
+    const o = toOptions(c.options, dtype)
+    const m = new api.Module(o)
+    checkArgsResult(t, m.forward(...args), c, dtype, 'Module.forward()', false)
+    const g = c.gradOutput === undefined ? [] : [toGradOutput(c.gradOutput, dtype)]
+    checkArgsResult(t, m.forwardWithGrad(...args, ...g), c, dtype, 'Module.forwardWithGrad()', true)
+  }
+  // 5. out / gradOut preallocated, and the input's gradient in place
+  {
+    const args = build()
+    const Ctor = floatCtor(dtype)
+    const o = argsOptions(c, dtype, true)
+    const bufs: Record<string, FloatArray> = {}
+    for (const k of names) {
+      const a = c.args.find((x) => x.name === k) as ArgSpec
+      bufs[k] = new Ctor(a.data.length).fill(12345)
+    }
+    o.gradOut = multi ? bufs : bufs[names[0]]
+    const loss = c.expected?.loss
+    const out = typeof loss === 'object' ? new Ctor(loss.data.length).fill(12345) : undefined
+    if (out && o.reduction === 'none') o.out = out
+    const res = api.withGrad(...args, o) as { loss: unknown; grad?: Tensor; grads?: Record<string, Tensor> }
+    checkArgsResult(t, res, c, dtype, `${api.name}WithGrad({out, gradOut})`, true)
+    for (const k of names) {
+      const g = multi ? res.grads?.[k] : res.grad
+      t.true(g?.data === bufs[k], `${c.name}: the gradient of ${k} must be its gradOut buffer`)
+    }
+    if (o.out) t.true(isTensorLike(res.loss) && res.loss.data === out, `${c.name}: the loss must be the out buffer`)
+    const inPlace = build()
+    const first = inPlace[0] as Tensor
+    const o2 = argsOptions(c, dtype, true)
+    o2.gradOut = multi ? { [names[0]]: first.data } : first.data
+    const r2 = api.withGrad(...inPlace, o2) as { grad?: Tensor; grads?: Record<string, Tensor> }
+    checkArgsResult(t, r2, c, dtype, `${api.name}WithGrad(in place)`, true)
+    t.true((multi ? r2.grads?.[names[0]] : r2.grad)?.data === first.data, `${c.name}: in place, the gradient is the input's buffer`)
+  }
+}
+
+function runArgsError(t: T, api: LossApi, c: ArgsCase, dtype: DType): void {
+  const err = c.error as ErrorSpec
+  const expectation = { instanceOf: err.class === 'RangeError' ? RangeError : TypeError, code: err.code }
+  const tag = `${c.name} [${TAG[dtype]}]`
+  const build = () => c.args.map((a) => argValue(a, dtype))
+  {
+    const args = build()
+    const o = toOptions(c.options, dtype)
+    const snaps = snapshot({ args: Object.fromEntries(args.map((v, i) => [i, v])) })
+    const e = t.throws(() => api.fn(...args, o), expectation, `${tag} ${api.name}()`)
+    if (e) t.true(e.message.includes(api.name), `${tag}: the message must name ${api.name}: ${JSON.stringify(e.message)}`)
+    t.throws(() => api.withGrad(...args, o), expectation, `${tag} ${api.name}WithGrad()`)
+    assertUnchanged(t, snaps, `${tag} (throwing)`)
+  }
+  {
+    const args = build()
+    const o = toOptions(c.options, dtype)
+    if (err.optionError) t.throws(() => new api.Module(o), expectation, `${tag} new Module(options)`)
+    else {
+      const m = new api.Module(o)
+      t.throws(() => m.forward(...args), expectation, `${tag} Module.forward()`)
+      t.throws(() => m.forwardWithGrad(...args), expectation, `${tag} Module.forwardWithGrad()`)
+    }
+  }
 }

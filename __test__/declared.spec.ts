@@ -10,8 +10,15 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import * as L from 'losskit'
-import { checkFiniteDifferences, type LossApi, registerContractTests, registerLossFixtures } from './_loss_runner.js'
-import { type DType, FIXTURE_DIR, floatCtor, Rng } from './_util.js'
+import {
+  type ArgsCase,
+  checkFiniteDifferences,
+  type LossApi,
+  registerArgsFixtures,
+  registerContractTests,
+  registerLossFixtures,
+} from './_loss_runner.js'
+import { assertGradMatchesFiniteDifference, type DType, dotLoss, FIXTURE_DIR, floatCtor, loadFixtures, Rng, toOptions } from './_util.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: the losses are looked up by name
 type Any = any
@@ -40,11 +47,18 @@ for (const [name, decl] of Object.entries(L.__impl.losses)) {
     )
   })
   if (!existsSync(join(FIXTURE_DIR, `${fixture}.json`))) continue
-  const registered = registerLossFixtures(test, fixture, { [name]: api })
+  // The losses of one input and one target of its shape use the (input, target)
+  // fixture schema; the others list their positional tensors ("args").
+  const argsSchema = 'args' in (loadFixtures<object>(fixture).cases[0] ?? {})
+  const registered = argsSchema ? registerArgsFixtures(test, fixture, api) : registerLossFixtures(test, fixture, { [name]: api })
   test(`${fixture} fixtures are all registered`, (t) => {
     t.true(registered >= 40, `only ${registered} fixture tests registered`)
   })
 
+  if (argsSchema) {
+    registerArgsFiniteDifferences(api, fixture)
+    continue
+  }
   const withVariance = decl.args.length === 2
   registerContractTests(test, api, {
     floatTarget: true,
@@ -95,10 +109,93 @@ for (const [name, decl] of Object.entries(L.__impl.losses)) {
   })
 }
 
+/**
+ * d(gradOutput · loss)/d(argument) by float64 central differences against the
+ * gradient losskit returns, for every differentiable argument, on the fixture's
+ * finite float64 value cases away from edges (hinges not near their kinks).
+ */
+function registerArgsFiniteDifferences(api: LossApi, fixture: string): void {
+  const cases = loadFixtures<ArgsCase>(fixture).cases.filter(
+    (c) =>
+      c.expected !== undefined &&
+      !c.name.startsWith('edge') &&
+      !/tie|zero|nan|inf|empty/i.test(c.name) &&
+      c.args.every((a) => a.data.every(Number.isFinite)) &&
+      c.args[0].data.length > 0,
+  )
+  test(`${api.name} gradients match float64 finite differences for every differentiable argument (${Math.min(cases.length, 8)} fixture cases)`, (t) => {
+    t.true(cases.length > 0, 'no fixture case to differentiate')
+    for (const c of cases.slice(0, 8)) {
+      const args = c.args.map((a) =>
+        a.kind === 'number'
+          ? a.data[0]
+          : a.kind === 'int64'
+            ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
+            : { data: Float64Array.from(a.data), shape: a.shape },
+      )
+      const o = toOptions(c.options, 'float64')
+      const g = c.gradOutput === undefined ? 1 : typeof c.gradOutput === 'number' ? c.gradOutput : Float64Array.from(c.gradOutput.data)
+      const res = api.withGrad(...args, {
+        ...o,
+        gradOutput:
+          typeof g === 'number' || c.gradOutput === undefined
+            ? (c.gradOutput ?? undefined)
+            : { data: g, shape: (c.gradOutput as { shape: number[] }).shape },
+      })
+      for (const name of Object.keys(c.expected?.grads ?? {})) {
+        const k = c.args.findIndex((a) => a.name === name)
+        const analytic = (res.grads ? res.grads[name] : res.grad).data
+        const f = (x: Float64Array): number => {
+          const a2 = args.slice()
+          a2[k] = { data: x, shape: c.args[k].shape }
+          return dotLoss(api.fn(...a2, o), g)
+        }
+        assertGradMatchesFiniteDifference(t, f, Float64Array.from(c.args[k].data), analytic, `${c.name}: d/d${name}`)
+      }
+    }
+  })
+}
+
 // losskit/async: every declared loss's async twin gives the sync form's bits,
 // small (staged at once) and large (staged in slices), with and without out/gradOut.
+/** The bits of a result: its loss and every gradient, as one byte string. */
+function bits(r: Any): string {
+  const parts: ArrayBufferView[] = []
+  const add = (v: Any) => {
+    if (typeof v === 'number') parts.push(Float64Array.of(v))
+    else if (v?.data) parts.push(v.data)
+  }
+  add(r.loss ?? r)
+  if (r.grad) add(r.grad)
+  for (const k of Object.keys(r.grads ?? {}).sort()) add(r.grads[k])
+  return parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('hex')).join('|')
+}
+
 for (const name of Object.keys(L.__impl.losses)) {
   const decl = (L.__impl.losses as Any)[name]
+  const fixture = snake(name)
+  if (existsSync(join(FIXTURE_DIR, `${fixture}.json`)) && 'args' in (loadFixtures<object>(fixture).cases[0] ?? {})) {
+    test(`${name} through losskit/async: the same bits as sync on its fixture's value cases, float32 and float64`, async (t) => {
+      const A: Any = await import('losskit/async')
+      const cases = loadFixtures<ArgsCase>(fixture).cases.filter((c) => c.expected !== undefined)
+      for (const c of cases) {
+        for (const F of [Float64Array, Float32Array]) {
+          const args = () =>
+            c.args.map((a) =>
+              a.kind === 'number'
+                ? a.data[0]
+                : a.kind === 'int64'
+                  ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
+                  : { data: F.from(a.data), shape: a.shape },
+            )
+          const o = toOptions(c.options, F === Float64Array ? 'float64' : 'float32')
+          t.is(bits(await A[`${name}WithGrad`](...args(), o)), bits((L as Any)[`${name}WithGrad`](...args(), o)), `${c.name} WithGrad`)
+          t.is(bits(await A[name](...args(), o)), bits((L as Any)[name](...args(), o)), `${c.name}`)
+        }
+      }
+    })
+    continue
+  }
   test(`${name} through losskit/async: the same bits as sync (small and staged, out/gradOut)`, async (t) => {
     const A: Any = await import('losskit/async')
     const rng = new Rng(7)

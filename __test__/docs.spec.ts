@@ -33,8 +33,11 @@ for (const name of Object.keys(L.__impl.losses)) {
       t.fail(`index.d.ts has no example for ${name}`)
       return
     }
-    const arrays = [...ex.matchAll(/new Float(?:32|64)Array\(\[([^\]]*)\]\)/g)].map((m) => m[1].split(',').map(Number))
-    const expectedArrays = [docCase.input.data, docCase.target.data]
+    const arrays = [...ex.matchAll(/new (?:Float32|Float64|Int32|BigInt64)Array\(\[([^\]]*)\]\)/g)].map((m) =>
+      m[1].split(',').map((v) => Number(v.trim().replace(/n$/, ''))),
+    )
+    const args = (docCase as unknown as { args?: { data: number[] }[] }).args
+    const expectedArrays = args ? args.map((a) => a.data) : [docCase.input.data, docCase.target.data]
     if (docCase.variance !== undefined)
       expectedArrays.push(typeof docCase.variance === 'number' ? [docCase.variance] : docCase.variance.data)
     t.deepEqual(arrays, expectedArrays, `${name}: the example's arrays`)

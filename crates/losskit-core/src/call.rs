@@ -167,3 +167,96 @@ impl<'a, T: Real> Args<'a, T> {
         }
     }
 }
+
+/// A class-index tensor of either integer type.
+#[derive(Clone, Copy)]
+pub enum Indices<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+impl Indices<'_> {
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self {
+            Self::I32(v) => v.len(),
+            Self::I64(v) => v.len(),
+        }
+    }
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Element `i`.
+    #[inline]
+    #[must_use]
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Self::I32(v) => i64::from(v[i]),
+            Self::I64(v) => v[i],
+        }
+    }
+    /// The first element outside `[lo, hi)`, if any: `(index, value)`.
+    #[must_use]
+    pub fn first_outside(&self, lo: i64, hi: i64) -> Option<(usize, i64)> {
+        (0..self.len()).map(|i| (i, self.get(i))).find(|&(_, v)| v < lo || v >= hi)
+    }
+}
+
+impl<'a, T: Real> Args<'a, T> {
+    /// The class-index tensor in slot `k`, its length checked against its shape.
+    ///
+    /// # Errors
+    /// A float tensor or another kind, a missing one, a length that does not fit.
+    pub fn indices(&self, k: usize, name: &str) -> Result<Indices<'a>> {
+        let v = match &self.slots[k] {
+            Slot::I32(v) => Indices::I32(v),
+            Slot::I64(v) => Indices::I64(v),
+            Slot::Absent => return Err(Error::type_(format!("{name} is missing"))),
+            Slot::Float(_) => {
+                return Err(Error::type_(format!(
+                    "{name} must be an Int32Array or BigInt64Array, got a {}",
+                    kind_name::<T>()
+                )))
+            }
+            Slot::Other(n) => {
+                return Err(Error::type_(format!("{name} must be an Int32Array or BigInt64Array, got {n}")))
+            }
+        };
+        check_len(name, v.len(), self.shapes[k].iter().product())?;
+        Ok(v)
+    }
+
+    /// A row loss's input: `(C)` (one row, a 0-d loss) or `(N, C)`. Returns `(N, C)`.
+    ///
+    /// # Errors
+    /// Another rank, or a length that does not fit.
+    pub fn rows(&self, what: &str) -> Result<(usize, usize)> {
+        let s = self.shape();
+        let (n, c) = match *s {
+            [c] => (1, c),
+            [n, c] => (n, c),
+            _ => {
+                return Err(Error::value(format!("{what} must have shape (C) or (N, C), got [{}]", join(s))))
+            }
+        };
+        check_len(what, self.x.len(), n * c)?;
+        Ok((n, c))
+    }
+}
+
+impl<T: Real> GradScale<'_, T> {
+    /// The upstream factor of loss element `r`.
+    #[inline]
+    #[must_use]
+    pub fn at(&self, r: usize) -> f64 {
+        match self {
+            Self::Uniform(g) => *g,
+            Self::PerElement(v) => v[r].to_f64(),
+        }
+    }
+}
+
+fn join(s: &[usize]) -> String {
+    s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}

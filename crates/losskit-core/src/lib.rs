@@ -18,6 +18,7 @@ pub mod losses;
 pub mod nll;
 pub mod par;
 pub mod pointwise;
+mod rowsum;
 pub mod softmax;
 
 pub use buffers::{GradOutput, InputGrad};

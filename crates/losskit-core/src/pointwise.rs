@@ -15,7 +15,8 @@ pub use losskit_math::pointwise::{Math, Pointwise};
 /// # Errors
 /// A target of another type or length, outputs that do not fit.
 pub fn run<T: Real, P: Pointwise>(p: &P, a: Args<'_, T>) -> Result<f64> {
-    run3(p, a, None, None)
+    let (t, _) = a.float(1, "target")?;
+    run_with(p, a, t, None, None)
 }
 
 /// The buffers of a call, shared by the chunks (each writes its own range).
@@ -33,26 +34,27 @@ impl<T> Shared<T> {
     }
 }
 
-/// [`run`] for a ternary loss: `v` is its third tensor (the input's length)
-/// and `gv` where its gradient goes (required when the input's gradient is).
+/// [`run`] with the target `t` given, and for a ternary loss its third tensor
+/// `v` (the input's length) and `gv`, where its gradient goes (required when
+/// the input's gradient is).
 ///
 /// # Errors
 /// As [`run`]; `v` or `gv` of another length, a gradient without `gv`.
-pub fn run3<T: Real, P: Pointwise>(
+pub fn run_with<T: Real, P: Pointwise>(
     p: &P,
     mut a: Args<'_, T>,
+    t: &[T],
     v: Option<&[T]>,
     gv: Option<&mut [T]>,
 ) -> Result<f64> {
-    let (t, _) = a.float(1, "target")?;
     let numel = a.numel();
     check_len("input", a.x.len(), numel)?;
     check_len("target", t.len(), numel)?;
     if let Some(v) = v {
-        check_len("variance", v.len(), numel)?;
+        check_len("the third tensor", v.len(), numel)?;
     }
     if let Some(g) = &gv {
-        check_len("gradOut.variance", g.len(), numel)?;
+        check_len("its gradient buffer", g.len(), numel)?;
     }
     if P::TERNARY && (v.is_none() || (a.x.has_grad() && gv.is_none())) {
         return Err(Error::value(

@@ -29,6 +29,8 @@ pub trait Math: Copy {
     fn exp(x: Self::V) -> Self::V;
     /// `ln x` (`-inf` at 0, NaN below).
     fn ln(x: Self::V) -> Self::V;
+    /// `ln(1 + x)`.
+    fn ln_1p(x: Self::V) -> Self::V;
     /// `if c { a } else { b }`, branch-free in lane loops.
     #[inline(always)]
     fn sel(c: bool, a: Self::V, b: Self::V) -> Self::V {
@@ -73,6 +75,10 @@ impl<const FMA: bool> Math for Lane<FMA> {
     fn ln(x: f32) -> f32 {
         lanes::ln::<FMA>(x)
     }
+    #[inline(always)]
+    fn ln_1p(x: f32) -> f32 {
+        lanes::ln_1p::<FMA>(x)
+    }
 }
 
 /// Float64 with `std`'s `exp` and `ln`.
@@ -96,6 +102,10 @@ impl Math for F64 {
     #[inline(always)]
     fn ln(x: f64) -> f64 {
         x.ln()
+    }
+    #[inline(always)]
+    fn ln_1p(x: f64) -> f64 {
+        x.ln_1p()
     }
 }
 

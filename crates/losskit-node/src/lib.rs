@@ -455,6 +455,15 @@ losses! {
     huber_loss, huber_loss_async, "huberLoss", "huberLossAsync" => losses::huber_loss::run;
     poisson_nll_loss, poisson_nll_loss_async, "poissonNllLoss", "poissonNllLossAsync" => losses::poisson_nll_loss::run;
     gaussian_nll_loss, gaussian_nll_loss_async, "gaussianNllLoss", "gaussianNllLossAsync" => losses::gaussian_nll_loss::run;
+    margin_ranking_loss, margin_ranking_loss_async, "marginRankingLoss", "marginRankingLossAsync" => losses::margin_ranking_loss::run;
+    hinge_embedding_loss, hinge_embedding_loss_async, "hingeEmbeddingLoss", "hingeEmbeddingLossAsync" => losses::hinge_embedding_loss::run;
+    soft_margin_loss, soft_margin_loss_async, "softMarginLoss", "softMarginLossAsync" => losses::soft_margin_loss::run;
+    multilabel_soft_margin_loss, multilabel_soft_margin_loss_async, "multilabelSoftMarginLoss", "multilabelSoftMarginLossAsync" => losses::multilabel_soft_margin_loss::run;
+    multilabel_margin_loss, multilabel_margin_loss_async, "multilabelMarginLoss", "multilabelMarginLossAsync" => losses::multilabel_margin_loss::run;
+    multi_margin_loss, multi_margin_loss_async, "multiMarginLoss", "multiMarginLossAsync" => losses::multi_margin_loss::run;
+    cosine_embedding_loss, cosine_embedding_loss_async, "cosineEmbeddingLoss", "cosineEmbeddingLossAsync" => losses::cosine_embedding_loss::run;
+    triplet_margin_loss, triplet_margin_loss_async, "tripletMarginLoss", "tripletMarginLossAsync" => losses::triplet_margin_loss::run;
+    triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_async, "tripletMarginWithDistanceLoss", "tripletMarginWithDistanceLossAsync" => losses::triplet_margin_with_distance_loss::run;
 }
 
 fn io_of(reads: Reads, out: Option<&Unknown<'_>>, grad: Option<&Unknown<'_>>, input: &View) -> Res<Io> {

@@ -111,7 +111,7 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
         // One variance per element: the SIMD pointwise path.
         Some(v) if group == 1 => {
             let gv = a.grads[0].take();
-            return pointwise::run3(&PerElement { eps, add: half_ln_2pi }, a, Some(v), gv);
+            return pointwise::run_with(&PerElement { eps, add: half_ln_2pi }, a, t, Some(v), gv);
         }
         // One variance for all: a pointwise loss of two tensors.
         None => {
