@@ -22,3 +22,62 @@ pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     }
     acc.iter().sum()
 }
+
+/// `[Σ (a − p + e)², Σ (a − n + e)², Σ (p − n + e)²]` over three rows of one
+/// length in one pass (the differences in `T`, as PyTorch's
+/// `pairwise_distance`; the squares summed in `f64`). The third sum is 0
+/// unless `SWAP`.
+#[inline(always)]
+pub fn sq_diff3<T: Real, const SWAP: bool>(a: &[T], p: &[T], n: &[T], e: T) -> [f64; 3] {
+    debug_assert!(a.len() == p.len() && a.len() == n.len(), "sq_diff3: rows of different lengths");
+    let mut acc = [[0.0f64; LANES]; 3];
+    let term = |acc: &mut [[f64; LANES]; 3], k: usize, u: T, v: T, w: T| {
+        let d1 = (u - v + e).to_f64();
+        let d2 = (u - w + e).to_f64();
+        acc[0][k] += d1 * d1;
+        acc[1][k] += d2 * d2;
+        if SWAP {
+            let d3 = (v - w + e).to_f64();
+            acc[2][k] += d3 * d3;
+        }
+    };
+    let m = a.len() / LANES * LANES;
+    let (ca, cp, cn) = (a[..m].chunks_exact(LANES), p[..m].chunks_exact(LANES), n[..m].chunks_exact(LANES));
+    for ((x, y), z) in ca.zip(cp).zip(cn) {
+        for k in 0..LANES {
+            term(&mut acc, k, x[k], y[k], z[k]);
+        }
+    }
+    for i in m..a.len() {
+        term(&mut acc, i - m, a[i], p[i], n[i]);
+    }
+    [acc[0].iter().sum(), acc[1].iter().sum(), acc[2].iter().sum()]
+}
+
+/// `[Σa², Σp², Σn², Σap, Σan, Σpn]` over three rows of one length in one
+/// pass, in `f64`.
+#[inline(always)]
+pub fn grams3<T: Real>(a: &[T], p: &[T], n: &[T]) -> [f64; 6] {
+    debug_assert!(a.len() == p.len() && a.len() == n.len(), "grams3: rows of different lengths");
+    const L: usize = 4;
+    let mut acc = [[0.0f64; L]; 6];
+    let term = |acc: &mut [[f64; L]; 6], k: usize, u: T, v: T, w: T| {
+        let (u, v, w) = (u.to_f64(), v.to_f64(), w.to_f64());
+        acc[0][k] += u * u;
+        acc[1][k] += v * v;
+        acc[2][k] += w * w;
+        acc[3][k] += u * v;
+        acc[4][k] += u * w;
+        acc[5][k] += v * w;
+    };
+    let m = a.len() / L * L;
+    for ((x, y), z) in a[..m].chunks_exact(L).zip(p[..m].chunks_exact(L)).zip(n[..m].chunks_exact(L)) {
+        for k in 0..L {
+            term(&mut acc, k, x[k], y[k], z[k]);
+        }
+    }
+    for i in m..a.len() {
+        term(&mut acc, i - m, a[i], p[i], n[i]);
+    }
+    acc.map(|s| s.iter().sum())
+}

@@ -14,6 +14,9 @@ use crate::Real;
 /// 9.999999960041972e-13 in double precision too.
 const EPSILON: f64 = 1e-12_f32 as f64;
 
+/// Elements per gradient block.
+const BLOCK: usize = 64;
+
 /// Slots: 0 `input1`, 1 `input2` (with a gradient), 2 `target` `(N)` (or one
 /// value for `(D)` inputs). Options: `[margin]`.
 ///
@@ -72,15 +75,27 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 let g_mm = g_dn / (2.0 * dn);
                 let (q1, q2) = (T::from_f64(2.0 * g_mm * m2), T::from_f64(2.0 * g_mm * m1));
                 let p = T::from_f64(g_prod);
-                for i in 0..d {
-                    let (u, v) = (x1[i], x2r[i]);
-                    // SAFETY: base + i < n·d; this chunk owns the row; u was read.
+                // In blocks computed into two arrays and then stored, so that
+                // the element loop vectorises.
+                let mut i = 0;
+                while i < d {
+                    let m = (d - i).min(BLOCK);
+                    let mut g1 = [T::ZERO; BLOCK];
+                    let mut g2v = [T::ZERO; BLOCK];
+                    for k in 0..m {
+                        let (u, v) = (x1[i + k], x2r[i + k]);
+                        g1[k] = p * v + q1 * u;
+                        g2v[k] = p * u + q2 * v;
+                    }
+                    // SAFETY: base + i + m <= n·d; this chunk owns the row; the
+                    // input1 elements i..i + m were read above.
                     unsafe {
-                        x.set_g(base + i, p * v + q1 * u);
+                        std::ptr::copy_nonoverlapping(g1.as_ptr(), x.g_ptr().add(base + i), m);
                         if let Some(g2) = g2 {
-                            *g2.ptr().add(base + i) = p * u + q2 * v;
+                            std::ptr::copy_nonoverlapping(g2v.as_ptr(), g2.ptr().add(base + i), m);
                         }
                     }
+                    i += m;
                 }
             }
         }

@@ -18,6 +18,54 @@ pub trait Distance: Sync {
     fn value<T: Real>(&self, u: &[T], v: &[T]) -> (f64, Self::State);
     /// `(∂d/∂u_i, ∂d/∂v_i)` scaled by `s`.
     fn grad<T: Real>(&self, st: &Self::State, s: f64, u: T, v: T) -> (T, T);
+    /// `[d(a, p), d(a, n), d(p, n)]` (the last only with `swap`; anything
+    /// otherwise). A distance may compute them in one pass.
+    fn values<T: Real>(&self, a: &[T], p: &[T], n: &[T], swap: bool) -> [(f64, Self::State); 3] {
+        let ap = self.value(a, p);
+        let an = self.value(a, n);
+        let pn = if swap { self.value(p, n) } else { an };
+        [ap, an, pn]
+    }
+}
+
+/// [`Pairwise`] with `p = 2`: the three rows read in one pass, the gradient
+/// `s·w/‖w‖` without a branch per element.
+#[derive(Clone, Copy)]
+pub struct L2 {
+    pub eps: f64,
+}
+
+impl L2 {
+    /// The norm and `1/norm` (0 where the norm is 0, as PyTorch's norm backward).
+    fn state(sq: f64) -> (f64, f64) {
+        let norm = sq.sqrt();
+        (norm, if norm == 0.0 { 0.0 } else { 1.0 / norm })
+    }
+}
+
+impl Distance for L2 {
+    type State = f64;
+    fn value<T: Real>(&self, u: &[T], v: &[T]) -> (f64, f64) {
+        let e = T::from_f64(self.eps);
+        Self::state(crate::rowsum::sum2(u, v, |a, b| {
+            let w = (T::from_f64(a) - T::from_f64(b) + e).to_f64();
+            w * w
+        }))
+    }
+    fn values<T: Real>(&self, a: &[T], p: &[T], n: &[T], swap: bool) -> [(f64, f64); 3] {
+        let e = T::from_f64(self.eps);
+        let sq = if swap {
+            crate::rowsum::sq_diff3::<T, true>(a, p, n, e)
+        } else {
+            crate::rowsum::sq_diff3::<T, false>(a, p, n, e)
+        };
+        [Self::state(sq[0]), Self::state(sq[1]), Self::state(sq[2])]
+    }
+    #[inline(always)]
+    fn grad<T: Real>(&self, inv: &f64, s: f64, u: T, v: T) -> (T, T) {
+        let g = (u - v + T::from_f64(self.eps)) * T::from_f64(s * inv);
+        (g, -g)
+    }
 }
 
 /// `F.pairwise_distance(u, v, p, eps)`: `‖u − v + eps‖_p` (eps added to the
@@ -69,6 +117,38 @@ impl Distance for Pairwise {
     }
 }
 
+/// Elements per gradient block.
+const BLOCK: usize = 64;
+
+/// The three gradients of one block of a row: `(anchor, positive, negative)`
+/// rows in, each distance's state with its upstream factor.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn block<T: Real, D: Distance>(
+    dist: &D,
+    (ar, pr, nr): (&[T], &[T], &[T]),
+    (sp, fp): (&D::State, f64),
+    (sn, fnn): (&D::State, f64),
+    swap: Option<(&D::State, f64)>,
+    (ga, gp, gn): (&mut [T; BLOCK], &mut [T; BLOCK], &mut [T; BLOCK]),
+) {
+    for k in 0..ar.len() {
+        let (u, v, w) = (ar[k], pr[k], nr[k]);
+        let (a1, p1) = dist.grad(sp, fp, u, v);
+        let (a2, n2) = dist.grad(sn, fnn, u, w);
+        ga[k] = a1 + a2;
+        gp[k] = p1;
+        gn[k] = n2;
+    }
+    if let Some((ss, fs)) = swap {
+        for k in 0..ar.len() {
+            let (p3, n3) = dist.grad(ss, fs, pr[k], nr[k]);
+            gp[k] = gp[k] + p3;
+            gn[k] = gn[k] + n3;
+        }
+    }
+}
+
 /// One triplet call, after the loss's own options were read.
 ///
 /// Slots: 0 `anchor`, 1 `positive`, 2 `negative` (both with gradients).
@@ -87,6 +167,11 @@ pub fn run<T: Real, D: Distance>(mut a: Args<'_, T>, dist: &D, margin: f64, swap
     for g in [&gp, &gn].into_iter().flatten() {
         check_len("gradOut", g.len(), n * d)?;
     }
+    if a.x.has_grad() && (gp.is_none() || gn.is_none()) {
+        return Err(crate::Error::value(
+            "the gradient needs gradOut buffers for anchor, positive and negative",
+        ));
+    }
     let gp = gp.map(|g| SendPtr(g.as_mut_ptr()));
     let gn = gn.map(|g| SendPtr(g.as_mut_ptr()));
     let denom = a.denominator(n, false)?;
@@ -101,14 +186,12 @@ pub fn run<T: Real, D: Distance>(mut a: Args<'_, T>, dist: &D, margin: f64, swap
             // gradient is written only after these reads, element by element.
             let ar = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), d) };
             let (pr, nr) = (&pos[base..base + d], &neg[base..base + d]);
-            let (dp, sp) = dist.value(ar, pr);
-            let (dn, sn) = dist.value(ar, nr);
+            let [(dp, sp), (dn, sn), (ds, ss)] = dist.values(ar, pr, nr, swap);
             // The negative distance and how its gradient splits between the
             // anchor–negative (wn) and the positive–negative (ws) distances, as
             // `torch.minimum`'s backward: all to the smaller, half each at a
             // tie, and all to both when a NaN makes neither comparison true.
             let (dneg, wn, ws, ss) = if swap {
-                let (ds, ss) = dist.value(pr, nr);
                 let (wn, ws) = if ds < dn {
                     (0.0, 1.0)
                 } else if ds > dn {
@@ -133,30 +216,37 @@ pub fn run<T: Real, D: Distance>(mut a: Args<'_, T>, dist: &D, margin: f64, swap
                 continue;
             }
             let s = if z >= 0.0 { scale.at(r) } else { 0.0 };
-            for i in 0..d {
-                let (u, v, w) = (ar[i], pr[i], nr[i]);
-                let (ga, gpp) = dist.grad(&sp, s, u, v);
-                let (gan, gnn) = dist.grad(&sn, -s * wn, u, w);
+            let (Some(gp), Some(gn)) = (gp, gn) else { continue };
+            // In blocks computed into three arrays and then stored, so that the
+            // element loop vectorises (stores to three buffers in turn would not).
+            let mut i = 0;
+            while i < d {
+                let m = (d - i).min(BLOCK);
+                let mut ga = [T::ZERO; BLOCK];
+                let mut gpv = [T::ZERO; BLOCK];
+                let mut gnv = [T::ZERO; BLOCK];
+                let rows = (&ar[i..i + m], &pr[i..i + m], &nr[i..i + m]);
                 // Every term is computed, masked ones too: as in autograd, a
                 // zero upstream gradient times a NaN distance's factor is NaN.
-                let (mut gpos, mut gneg) = (gpp, gnn);
-                let gaa = ga + gan;
-                if let Some(ss) = &ss {
-                    let (gps, gns) = dist.grad(ss, -s * ws, v, w);
-                    gpos = gpos + gps;
-                    gneg = gneg + gns;
+                match &ss {
+                    Some(ss) => block(
+                        dist,
+                        rows,
+                        (&sp, s),
+                        (&sn, -s * wn),
+                        Some((ss, -s * ws)),
+                        (&mut ga, &mut gpv, &mut gnv),
+                    ),
+                    None => block(dist, rows, (&sp, s), (&sn, -s * wn), None, (&mut ga, &mut gpv, &mut gnv)),
                 }
-                // SAFETY: base + i < n·d; this chunk owns the row; the inputs at
-                // base + i were read above.
+                // SAFETY: base + i + m <= n·d; this chunk owns the row; the
+                // anchor's elements i..i + m were read above.
                 unsafe {
-                    x.set_g(base + i, gaa);
-                    if let Some(g) = gp {
-                        *g.ptr().add(base + i) = gpos;
-                    }
-                    if let Some(g) = gn {
-                        *g.ptr().add(base + i) = gneg;
-                    }
+                    std::ptr::copy_nonoverlapping(ga.as_ptr(), x.g_ptr().add(base + i), m);
+                    std::ptr::copy_nonoverlapping(gpv.as_ptr(), gp.ptr().add(base + i), m);
+                    std::ptr::copy_nonoverlapping(gnv.as_ptr(), gn.ptr().add(base + i), m);
                 }
+                i += m;
             }
         }
         acc
@@ -188,6 +278,31 @@ impl Distance for Cosine {
         let bu = if nu == 0.0 { 0.0 } else { cs * ru / nu };
         let bv = if nv == 0.0 { 0.0 } else { cs * rv / nv };
         (1.0 - cs, (alpha, bu, bv))
+    }
+    fn values<T: Real>(&self, a: &[T], p: &[T], n: &[T], _swap: bool) -> [(f64, (f64, f64, f64)); 3] {
+        let [aa, pp, nn, ap, an, pn] = crate::rowsum::grams3(a, p, n);
+        let clamp = |n: f64| if n < self.eps { self.eps } else { n };
+        let (na, np, nn) = (aa.sqrt(), pp.sqrt(), nn.sqrt());
+        let (ra, rp, rn) = (1.0 / clamp(na), 1.0 / clamp(np), 1.0 / clamp(nn));
+        let pair = |dot: f64, (nu, ru): (f64, f64), (nv, rv): (f64, f64), u: &[T], v: &[T]| {
+            let alpha = ru * rv;
+            // The dot product scaled after the sum equals PyTorch's
+            // normalise-first sum up to rounding, unless a norm overflowed or
+            // the product is not finite: then the row is summed PyTorch's way.
+            let cs = if (dot * alpha).is_finite() && nu.is_finite() && nv.is_finite() {
+                dot * alpha
+            } else {
+                crate::rowsum::sum2(u, v, |x, y| (x * ru) * (y * rv))
+            };
+            let bu = if nu == 0.0 { 0.0 } else { cs * ru / nu };
+            let bv = if nv == 0.0 { 0.0 } else { cs * rv / nv };
+            (1.0 - cs, (alpha, bu, bv))
+        };
+        [
+            pair(ap, (na, ra), (np, rp), a, p),
+            pair(an, (na, ra), (nn, rn), a, n),
+            pair(pn, (np, rp), (nn, rn), p, n),
+        ]
     }
     #[inline(always)]
     fn grad<T: Real>(&self, &(alpha, bu, bv): &(f64, f64, f64), s: f64, u: T, v: T) -> (T, T) {

@@ -3,7 +3,7 @@
 //! `'pairwise'` (`F.pairwise_distance`, p = 2, eps = 1e-6) and `'cosine'`
 //! (`1 − F.cosine_similarity(·, ·, dim=-1)`, eps = 1e-8).
 
-use super::triplet::{self, Cosine, Pairwise};
+use super::triplet::{self, Cosine, L2};
 use crate::call::Args;
 use crate::{Real, Result};
 
@@ -16,6 +16,6 @@ pub fn run<T: Real>(a: Args<'_, T>) -> Result<f64> {
     if cosine {
         triplet::run(a, &Cosine { eps: 1e-8 }, margin, swap)
     } else {
-        triplet::run(a, &Pairwise { p: 2.0, eps: 1e-6 }, margin, swap)
+        triplet::run(a, &L2 { eps: 1e-6 }, margin, swap)
     }
 }
