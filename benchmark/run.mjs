@@ -19,8 +19,9 @@
 //   --no-torch       skip PyTorch
 //   --no-check       skip the correctness self-check
 //   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad;
-//                    --only=Loss/grad/16M = the MSE, L1, Huber, SmoothL1, GaussianNLL and
-//                    PoissonNLL rows);
+//                    --only=Loss/grad/16M = the MSE, L1, Huber, SmoothL1, GaussianNLL,
+//                    PoissonNLL and MarginRanking rows; --only=×1024 = the TripletMargin
+//                    and CosineEmbedding rows);
 //                    the self-check then covers only the selected losses, and no
 //                    results file is written unless --out=DIR is given
 //   --threads=1,2    losskit / torch thread counts
@@ -219,7 +220,26 @@ const LOSSES = ['crossEntropy', 'nllLoss', 'klDiv', 'binaryCrossEntropy', 'binar
 // Regression losses: forward+grad at the largest size only (16M; 256k with --quick).
 const REGRESSION_LOSSES = ['mseLoss', 'l1Loss', 'huberLoss', 'smoothL1Loss', 'gaussianNllLoss', 'poissonNllLoss']
 const REGRESSION_SIZES = QUICK ? [262144] : [16777216]
-const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES]
+// Losses of several differentiable tensors, forward+grad only. marginRankingLoss
+// at the regression size, with input2 = zeros and margin 1 (then it is tfjs's
+// hingeLoss); the row losses on (N, D) float32 rows. cosineEmbeddingLoss has a
+// second row with every target 1 (variant 'y1'), the only case tfjs's
+// cosineDistance computes the same loss.
+const PAIR_LOSSES = ['marginRankingLoss']
+const ROW_LOSSES = ['tripletMarginLoss', 'cosineEmbeddingLoss']
+const ROW_SIZES = QUICK ? [[256, 256]] : [[4096, 1024]]
+const ROW_VARIANTS = { cosineEmbeddingLoss: [undefined, 'y1'] }
+const MARGIN_RANKING_MARGIN = 1
+const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES, ...PAIR_LOSSES, ...ROW_LOSSES]
+/** The differentiable tensors of the multi-tensor losses, in argument order (= losskit's `grads` keys). */
+const GRAD_NAMES = {
+  marginRankingLoss: ['input1', 'input2'],
+  tripletMarginLoss: ['anchor', 'positive', 'negative'],
+  cosineEmbeddingLoss: ['input1', 'input2'],
+}
+const isMulti = (loss) => Object.hasOwn(GRAD_NAMES, loss)
+/** Losses on (N, D) rows: w.n rows of w.dim. */
+const isRow = (loss) => ROW_LOSSES.includes(loss)
 /** Losses with a third tensor, `variance` (shaped like the input), and two gradients. */
 const hasVariance = (loss) => loss === 'gaussianNllLoss'
 const CLASS_SIZES = QUICK
@@ -247,7 +267,11 @@ const SHORT = {
   smoothL1Loss: 'SmoothL1',
   gaussianNllLoss: 'GaussianNLL',
   poissonNllLoss: 'PoissonNLL',
+  marginRankingLoss: 'MarginRanking',
+  tripletMarginLoss: 'TripletMargin',
+  cosineEmbeddingLoss: 'CosineEmbedding',
 }
+const VARIANT_LABEL = { y1: ' (y = 1)' }
 
 function bytesModel(w) {
   const E = w.elements
@@ -261,6 +285,21 @@ function bytesModel(w) {
     // with grad: the whole gradient must be written (zeros but one per row)
     const gather = w.n * Math.min(64, w.c * 4)
     return w.n * 4 + gather + (w.grad ? E * 4 : 0)
+  }
+  if (w.loss === 'tripletMarginLoss') {
+    // read anchor + positive + negative; with grad also write their three
+    // gradients: 6·N·D·4 (÷ read bandwidth, as below)
+    return (w.grad ? 6 : 3) * E * 4
+  }
+  if (w.loss === 'cosineEmbeddingLoss') {
+    // read input1 + input2 + the N targets; with grad also write both
+    // gradients: 4·N·D·4 + N·4 (÷ read bandwidth, as below)
+    return (w.grad ? 4 : 2) * E * 4 + w.n * 4
+  }
+  if (w.loss === 'marginRankingLoss') {
+    // read input1 + input2 + target; with grad also write both gradients
+    // (input1 and input2): 5·n·4 (÷ read bandwidth, as below)
+    return (w.grad ? 5 : 3) * E * 4
   }
   if (hasVariance(w.loss)) {
     // read input + target + variance; with grad also write both gradients
@@ -304,6 +343,28 @@ function makeWorkloads() {
       list.push(w)
     }
   }
+  for (const loss of PAIR_LOSSES) {
+    for (const numel of REGRESSION_SIZES) {
+      const w = { loss, grad: true, numel, elements: numel, size: fmtCount(numel) }
+      w.id = `${loss}/grad/${w.size}`
+      w.label = `${SHORT[loss]} fwd+grad ${w.size}`
+      w.bytes = bytesModel(w)
+      w.workingSet = workingSet(w)
+      list.push(w)
+    }
+  }
+  for (const loss of ROW_LOSSES) {
+    for (const [n, dim] of ROW_SIZES) {
+      for (const variant of ROW_VARIANTS[loss] ?? [undefined]) {
+        const w = { loss, grad: true, n, dim, elements: n * dim, size: `${n}×${dim}`, variant }
+        w.id = `${loss}/grad/${w.size}${variant ? `/${variant}` : ''}`
+        w.label = `${SHORT[loss]}${variant ? VARIANT_LABEL[variant] : ''} fwd+grad ${w.size}`
+        w.bytes = bytesModel(w)
+        w.workingSet = workingSet(w)
+        list.push(w)
+      }
+    }
+  }
   return list.filter((w) => !ONLY || w.id.includes(ONLY))
 }
 
@@ -322,11 +383,69 @@ function elementData(loss, m, r) {
   return { input, target, variance }
 }
 
+/**
+ * Data for the multi-tensor losses, { args }: the arguments in order (the
+ * differentiable tensors, then the ±1 target if any), as torch_bench.py's make_data.
+ *   marginRankingLoss    input1 ~ U(−4, 4), input2 = 0 (U(−4, 4) in the self-check), y = ±1
+ *   tripletMarginLoss    anchor ~ U(−1, 1), positive = anchor + 0.5·U(−1, 1),
+ *                        negative = anchor + k·U(−1, 1), k ~ U(0.25, 0.75) per row
+ *                        (~60 % of the rows inside the margin at D = 1024)
+ *   cosineEmbeddingLoss  input1 ~ U(−1, 1), input2 = ρ·input1 + U(−1, 1), ρ ~ U(−0.5, 1)
+ *                        per row (cos > 0 where ρ > 0); y = ±1 (all 1 for the 'y1' variant)
+ */
+function multiData(w, r, { check = false } = {}) {
+  const m = w.elements
+  const sign = () => (r() < 0.5 ? -1 : 1)
+  if (w.loss === 'marginRankingLoss') {
+    const input1 = new Float32Array(m)
+    const input2 = new Float32Array(m)
+    const target = new Float32Array(m)
+    for (let i = 0; i < m; i++) {
+      input1[i] = 8 * r() - 4
+      if (check) input2[i] = 8 * r() - 4
+      target[i] = sign()
+    }
+    return { args: [input1, input2, target] }
+  }
+  const { n, dim } = w
+  if (w.loss === 'tripletMarginLoss') {
+    const anchor = new Float32Array(m)
+    const positive = new Float32Array(m)
+    const negative = new Float32Array(m)
+    for (let i = 0; i < n; i++) {
+      const k = 0.25 + 0.5 * r()
+      for (let j = i * dim, end = j + dim; j < end; j++) {
+        const a = 2 * r() - 1
+        anchor[j] = a
+        positive[j] = a + 0.5 * (2 * r() - 1)
+        negative[j] = a + k * (2 * r() - 1)
+      }
+    }
+    return { args: [anchor, positive, negative] }
+  }
+  if (w.loss === 'cosineEmbeddingLoss') {
+    const input1 = new Float32Array(m)
+    const input2 = new Float32Array(m)
+    const target = new Float32Array(n)
+    for (let i = 0; i < n; i++) {
+      const rho = 1.5 * r() - 0.5
+      for (let j = i * dim, end = j + dim; j < end; j++) {
+        const a = 2 * r() - 1
+        input1[j] = a
+        input2[j] = rho * a + (2 * r() - 1)
+      }
+      target[i] = w.variant === 'y1' ? 1 : sign()
+    }
+    return { args: [input1, input2, target] }
+  }
+  throw new Error(`multiData: unknown loss ${w.loss}`)
+}
+
 // Data: class losses share logits per size; elementwise data per loss and size.
 // Distributions match torch_bench.py's make_data (the values differ).
 const dataCache = new Map()
 function dataFor(w) {
-  const key = isClass(w.loss) ? `class/${w.size}` : `${w.loss}/${w.size}`
+  const key = isClass(w.loss) ? `class/${w.size}` : `${w.loss}/${w.size}${w.variant ? `/${w.variant}` : ''}`
   if (dataCache.has(key)) return dataCache.get(key)
   dataCache.clear() // keep only one data set alive
   gc()
@@ -338,6 +457,8 @@ function dataFor(w) {
     const target = new Int32Array(w.n)
     for (let i = 0; i < w.n; i++) target[i] = Math.floor(r() * w.c)
     d = { input, target }
+  } else if (isMulti(w.loss)) {
+    d = multiData(w, r)
   } else {
     d = elementData(w.loss, w.elements, r)
   }
@@ -345,29 +466,46 @@ function dataFor(w) {
   return d
 }
 
-let gradBuffer = new Float32Array(0)
-let gradBuffer2 = new Float32Array(0) // the variance gradient of gaussianNllLoss
+// Reused gradient buffers: [0] the input's, [1] the variance gradient of
+// gaussianNllLoss or the second tensor's of a multi-tensor loss, [2] the third's.
+let gradBuffers = []
+function gradBuffer(k, elements) {
+  if (!(gradBuffers[k]?.length >= elements)) {
+    gradBuffers[k] = null
+    gc()
+    gradBuffers[k] = new Float32Array(elements)
+  }
+  return gradBuffers[k].subarray(0, elements)
+}
 function gradOutFor(w) {
-  if (gradBuffer.length < w.elements) {
-    gradBuffer = null
-    gc()
-    gradBuffer = new Float32Array(w.elements)
-  }
-  const input = gradBuffer.subarray(0, w.elements)
+  if (isMulti(w.loss)) return Object.fromEntries(GRAD_NAMES[w.loss].map((name, k) => [name, gradBuffer(k, w.elements)]))
+  const input = gradBuffer(0, w.elements)
   if (!hasVariance(w.loss)) return input
-  if (gradBuffer2.length < w.elements) {
-    gradBuffer2 = null
-    gc()
-    gradBuffer2 = new Float32Array(w.elements)
-  }
-  return { input, variance: gradBuffer2.subarray(0, w.elements) }
+  return { input, variance: gradBuffer(1, w.elements) }
 }
 
 // ---------------------------------------------------------------- implementations
 function lkInput(w, d) {
   return isClass(w.loss) ? { data: d.input, shape: [w.n, w.c] } : d.input
 }
+/** losskit's arguments of a multi-tensor loss: the row tensors as { data, shape: [N, D] }, the target as is. */
+function lkArgs(w, d) {
+  const k = GRAD_NAMES[w.loss].length
+  return d.args.map((a, i) => (isRow(w.loss) && i < k ? { data: a, shape: [w.n, w.dim] } : a))
+}
+/** The options every call of `loss` takes here (beyond the defaults), or undefined. */
+function lkOpts(loss) {
+  return loss === 'marginRankingLoss' ? { margin: MARGIN_RANKING_MARGIN } : undefined
+}
 function lkCall(w, d, gradOut) {
+  if (isMulti(w.loss)) {
+    const args = lkArgs(w, d)
+    const opts = lkOpts(w.loss)
+    const f = lk[w.loss]
+    const fg = lk[`${w.loss}WithGrad`]
+    const o = { ...opts, gradOut }
+    return w.grad ? () => fg(...args, o).loss : () => f(...args, ...(opts ? [opts] : []))
+  }
   const x = lkInput(w, d)
   const t = d.target
   const o = { gradOut }
@@ -397,9 +535,23 @@ const PLAIN = {
   smoothL1Loss: [pj.smoothL1Loss, pj.smoothL1LossWithGrad],
   gaussianNllLoss: [pj.gaussianNllLoss, pj.gaussianNllLossWithGrad],
   poissonNllLoss: [pj.poissonNllLoss, pj.poissonNllLossWithGrad],
+  marginRankingLoss: [pj.marginRankingLoss, pj.marginRankingLossWithGrad],
+  tripletMarginLoss: [pj.tripletMarginLoss, pj.tripletMarginLossWithGrad],
+  cosineEmbeddingLoss: [pj.cosineEmbeddingLoss, pj.cosineEmbeddingLossWithGrad],
+}
+/** plainjs.mjs's arguments of a multi-tensor loss (its ...WithGrad form takes gradOut after them). */
+function plainArgs(w, d) {
+  if (w.loss === 'marginRankingLoss') return [...d.args, MARGIN_RANKING_MARGIN]
+  if (w.loss === 'tripletMarginLoss') return [...d.args, w.n, w.dim, 1]
+  if (w.loss === 'cosineEmbeddingLoss') return [...d.args, w.n, w.dim, 0]
+  throw new Error(`plainArgs: unknown loss ${w.loss}`)
 }
 function plainCall(w, d, gradOut) {
   const [f, fg] = PLAIN[w.loss]
+  if (isMulti(w.loss)) {
+    const args = plainArgs(w, d)
+    return w.grad ? () => fg(...args, gradOut).loss : () => f(...args)
+  }
   const x = d.input
   const t = d.target
   if (isClass(w.loss)) {
@@ -461,10 +613,16 @@ function bitEqual(a, b) {
 const LOSS_TOL = 1e-5 // relative, float32 data, float64 accumulation
 const GRAD_TOL = 1e-5 // max |Δ| relative to max |grad|
 
-/** The gradients of a withGrad result, as arrays: [grad] or [grads.input, grads.variance]. */
+/** The gradients of a withGrad result, as arrays: [grad], [grads.input, grads.variance] or GRAD_NAMES' order. */
 function gradList(loss, r) {
   const un = (g) => g?.data ?? g
+  if (isMulti(loss)) return GRAD_NAMES[loss].map((name) => un(r.grads?.[name]))
   return hasVariance(loss) ? [un(r.grads?.input), un(r.grads?.variance)] : [un(r.grad)]
+}
+/** ' (name)' of gradient k of a loss with several, '' otherwise. */
+function gradName(loss, k) {
+  if (isMulti(loss)) return ` (${GRAD_NAMES[loss][k]})`
+  return hasVariance(loss) ? ` (${k ? 'variance' : 'input'})` : ''
 }
 /** gradErr over several gradients: the worst one, with its index k. */
 function gradsErr(gs, refs) {
@@ -479,19 +637,23 @@ function gradsErr(gs, refs) {
 function selfCheck(torchVersion, losses = ALL_LOSSES) {
   const cases = []
   for (const loss of losses) {
-    const sizes = isClass(loss)
-      ? [
-          [32, 10],
-          [256, 1000],
-        ]
-      : [[320], [262144]]
+    const sizes =
+      isClass(loss) || isRow(loss)
+        ? [
+            [32, 10],
+            [256, 1000],
+          ]
+        : [[320], [262144]]
     for (const s of sizes) {
       const w = isClass(loss)
         ? { loss, n: s[0], c: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
-        : { loss, numel: s[0], elements: s[0], size: fmtCount(s[0]) }
+        : isRow(loss)
+          ? { loss, n: s[0], dim: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
+          : { loss, numel: s[0], elements: s[0], size: fmtCount(s[0]) }
       // own seeds: the benchmark's data cache must not be disturbed
       const r = rng(12345 + w.elements + loss.length)
       const d = (() => {
+        if (isMulti(loss)) return multiData(w, r, { check: true })
         if (isClass(loss)) {
           const input = Float32Array.from({ length: w.elements }, () => r() * 6 - 3)
           if (loss === 'nllLoss') {
@@ -522,11 +684,13 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
         return { input, target }
       })()
       const [f, fg] = PLAIN[loss]
-      const pArgs = isClass(loss)
-        ? [d.input, d.target, w.n, w.c]
-        : hasVariance(loss)
-          ? [d.input, d.target, d.variance]
-          : [d.input, d.target]
+      const pArgs = isMulti(loss)
+        ? plainArgs(w, d)
+        : isClass(loss)
+          ? [d.input, d.target, w.n, w.c]
+          : hasVariance(loss)
+            ? [d.input, d.target, d.variance]
+            : [d.input, d.target]
       const pg = fg(...pArgs)
       const plain = { loss: f(...pArgs), grads: gradList(loss, pg) }
       const c = { name: `${SHORT[loss]} ${w.size}`, w, d, plain, lk: {}, problems: [] }
@@ -535,17 +699,23 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
         for (const th of THREADS) {
           try {
             lk.setNumThreads(th)
-            const x = lkInput(w, d)
-            const args = hasVariance(loss) ? [x, d.target, d.variance] : [x, d.target]
-            const l = lk[loss](...args)
-            const r2 = lk[`${loss}WithGrad`](...args)
+            const x = isMulti(loss) ? null : lkInput(w, d)
+            const args = isMulti(loss) ? lkArgs(w, d) : hasVariance(loss) ? [x, d.target, d.variance] : [x, d.target]
+            const opts = lkOpts(loss)
+            const tail = opts ? [opts] : []
+            const l = lk[loss](...args, ...tail)
+            const r2 = lk[`${loss}WithGrad`](...args, ...tail)
             const gs = gradList(loss, r2)
             c.lk[th] = { loss: l, lossWithGrad: r2.loss, grads: gs }
             const outs = gs.map(() => new Float32Array(w.elements))
-            const gradOut = hasVariance(loss) ? { input: outs[0], variance: outs[1] } : outs[0]
-            const gs3 = gradList(loss, lk[`${loss}WithGrad`](...args, { gradOut }))
+            const gradOut = isMulti(loss)
+              ? Object.fromEntries(GRAD_NAMES[loss].map((name, k) => [name, outs[k]]))
+              : hasVariance(loss)
+                ? { input: outs[0], variance: outs[1] }
+                : outs[0]
+            const gs3 = gradList(loss, lk[`${loss}WithGrad`](...args, { ...opts, gradOut }))
             for (const [k, out] of outs.entries()) {
-              const which = hasVariance(loss) ? ` (${k ? 'variance' : 'input'})` : ''
+              const which = gradName(loss, k)
               if (gs3[k] !== out && gs3[k]?.buffer !== out.buffer) c.problems.push(`losskit ${th}t: gradOut${which} was not used`)
               else if (gs[k] instanceof Float32Array && !bitEqual(gs[k], out))
                 c.problems.push(`losskit ${th}t: grad${which} with gradOut differs from grad without`)
@@ -573,14 +743,18 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
     try {
       torchRes = runTorch({
         mode: 'check',
-        cases: cases.map((c) => ({
-          loss: c.w.loss,
-          n: c.w.n,
-          c: c.w.c,
-          input: Array.from(c.d.input),
-          target: Array.from(c.d.target),
-          variance: c.d.variance ? Array.from(c.d.variance) : undefined,
-        })),
+        cases: cases.map((c) =>
+          isMulti(c.w.loss)
+            ? { loss: c.w.loss, n: c.w.n, dim: c.w.dim, args: c.d.args.map((a) => Array.from(a)) }
+            : {
+                loss: c.w.loss,
+                n: c.w.n,
+                c: c.w.c,
+                input: Array.from(c.d.input),
+                target: Array.from(c.d.target),
+                variance: c.d.variance ? Array.from(c.d.variance) : undefined,
+              },
+        ),
       }).results
     } catch (e) {
       console.log(`  torch check failed: ${e.message}`)
@@ -590,9 +764,9 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
   const fmtE = (e) => (e === undefined ? '–' : e === 0 ? '0' : e.toExponential(1))
   for (const [i, c] of cases.entries()) {
     const t = torchRes?.[i]
-    if (t) t.grads = t.grad_variance ? [t.grad, t.grad_variance] : [t.grad]
+    if (t) t.grads ??= t.grad_variance ? [t.grad, t.grad_variance] : [t.grad]
     const row = { case: c.name, problems: c.problems }
-    const which = (e) => (hasVariance(c.w.loss) ? (e.k ? ' (variance)' : ' (input)') : '')
+    const which = (e) => gradName(c.w.loss, e.k)
     if (t) {
       row.plainVsTorch = { loss: relErr(c.plain.loss, t.loss), grad: gradsErr(c.plain.grads, t.grads).err }
       if (row.plainVsTorch.loss > LOSS_TOL || row.plainVsTorch.grad > GRAD_TOL)
@@ -808,7 +982,7 @@ async function main() {
     const line = []
     for (const im of impls) {
       if (im.kind === 'torch') continue
-      if (im.kind === 'tfjs' && !tfm.tfSupports(w.loss)) continue // no tfjs counterpart: shown as –
+      if (im.kind === 'tfjs' && !tfm.tfSupports(w.loss, w.variant)) continue // no tfjs counterpart: shown as –
       gc()
       try {
         let r
@@ -838,8 +1012,7 @@ async function main() {
   }
   if (lk && lkDefaultThreads) lk.setNumThreads(lkDefaultThreads)
   dataCache.clear()
-  gradBuffer = new Float32Array(0)
-  gradBuffer2 = new Float32Array(0)
+  gradBuffers = []
   gc()
 
   if (torchVersion) {
@@ -857,7 +1030,16 @@ async function main() {
         cap_ms: TIMING.capMs,
         huge_ms: TIMING.hugeMs,
         single_ms: TIMING.singleMs,
-        workloads: workloads.map((w) => ({ id: w.id, loss: w.loss, grad: w.grad, n: w.n, c: w.c, numel: w.numel })),
+        workloads: workloads.map((w) => ({
+          id: w.id,
+          loss: w.loss,
+          grad: w.grad,
+          n: w.n,
+          c: w.c,
+          dim: w.dim,
+          numel: w.numel,
+          variant: w.variant,
+        })),
       })
       for (const r of tr.results) {
         results.get(r.id)[`torch-${r.threads}t`] = { medianMs: r.median_ms, reps: r.reps, single: r.reps === 1 }
@@ -900,7 +1082,8 @@ async function main() {
       id: w.id,
       loss: w.loss,
       mode: w.grad ? 'forward+grad' : 'forward',
-      shape: isClass(w.loss) ? [w.n, w.c] : [w.numel],
+      ...(w.variant ? { variant: w.variant } : {}),
+      shape: isClass(w.loss) ? [w.n, w.c] : isRow(w.loss) ? [w.n, w.dim] : [w.numel],
       elements: w.elements,
       bytes: w.bytes,
       workingSetBytes: w.workingSet,
@@ -1013,6 +1196,9 @@ async function main() {
       nllLoss: 'forward: N·4 + N·min(64, 4C); forward+grad: + N·C·4 (gradient written)',
       elementwise: 'forward: 2·n·4 (input + target); forward+grad: 3·n·4 (+ gradient written)',
       gaussianNllLoss: 'forward: 3·n·4 (input + target + variance); forward+grad: 5·n·4 (+ input and variance gradients written)',
+      marginRankingLoss: 'forward+grad: 5·n·4 (input1 + input2 + target read, both gradients written)',
+      tripletMarginLoss: 'forward+grad: 6·N·D·4 (anchor + positive + negative read, their three gradients written)',
+      cosineEmbeddingLoss: 'forward+grad: 4·N·D·4 + N·4 (input1 + input2 + targets read, both gradients written)',
     },
     implementations: impls.map(({ key, label, threads }) => ({ key, label, threads })),
     selfCheck: check ? { rows: check.rows, problems: check.problems } : null,

@@ -4,7 +4,8 @@
 // Each case builds its tensors once, outside the timed loop: the inputs are
 // uploaded and the class-index targets one-hot encoded beforehand (tfjs has no
 // sparse cross entropy), which favours tfjs. The timed call computes the loss
-// (and, for `grad`, d(loss)/d(input) via tf.valueAndGrad), reads the scalar
+// (and, for `grad`, d(loss)/d(input) via tf.valueAndGrad — or one gradient per
+// input via tf.valueAndGrads for the two-input losses), reads the scalar
 // loss back and disposes every tensor it made; the gradient stays a tensor, as
 // it would in a tfjs training loop.
 //
@@ -21,6 +22,19 @@
 //   smoothL1Loss    tf.losses.huberLoss(t, x) with δ = 1 (= PyTorch's smooth_l1_loss at β = 1)
 //   gaussianNllLoss no tfjs equivalent (tfSupports() is false: the table shows –)
 //   poissonNllLoss  no tfjs equivalent (tfSupports() is false: the table shows –)
+//   marginRankingLoss  tf.losses.hingeLoss(labels, x1 − x2), labels = (y + 1)/2 ∈ {0, 1}
+//                   made outside the timed loop: tfjs maps them back to y = ±1 and takes
+//                   mean(relu(1 − y·(x1 − x2))) = PyTorch's margin_ranking_loss at
+//                   margin 1. Both inputs are differentiated (tf.valueAndGrads), as
+//                   losskit returns both gradients (the benchmark's input2 is zeros).
+//   tripletMarginLoss  no tfjs equivalent (tfSupports() is false: the table shows –)
+//   cosineEmbeddingLoss  only the all-targets-1 variant ('y1'): tf.losses.cosineDistance
+//                   is mean(1 − Σ a·b) along an axis for inputs already l2-normalised,
+//                   which is PyTorch's loss where y = 1 (no hinge for y = −1). Each
+//                   input is normalised inside the differentiated function as
+//                   x / sqrt(Σx² + 1e-12), so the gradients are with respect to the raw
+//                   inputs and Σ x1/‖x1‖ · x2/‖x2‖ = Σx1x2 / sqrt((Σx1² + 1e-12)(Σx2² + 1e-12)),
+//                   PyTorch's cos exactly. Mixed ±1 targets: no tfjs column (–).
 
 import { createRequire } from 'node:module'
 
@@ -114,6 +128,26 @@ function lossFn(w, d) {
       const t = tf.tensor1d(d.target)
       return { x: tf.tensor1d(d.input), keep: [t], f: (xx) => tf.losses.huberLoss(t, xx, undefined, 1) }
     }
+    case 'marginRankingLoss': {
+      const [input1, input2, target] = d.args
+      const labels = tf.tidy(() => tf.div(tf.add(tf.tensor1d(target), 1), 2))
+      return {
+        xs: [tf.tensor1d(input1), tf.tensor1d(input2)],
+        keep: [labels],
+        f: (a, b) => tf.losses.hingeLoss(labels, tf.sub(a, b)),
+      }
+    }
+    case 'cosineEmbeddingLoss': {
+      if (w.variant !== 'y1') throw new Error('tfjs: cosineEmbeddingLoss only with every target 1')
+      const [input1, input2] = d.args
+      const shape = [w.n, w.dim]
+      const unit = (x) => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)))
+      return {
+        xs: [tf.tensor2d(input1, shape), tf.tensor2d(input2, shape)],
+        keep: [],
+        f: (a, b) => tf.losses.cosineDistance(unit(a), unit(b), 1),
+      }
+    }
     default:
       throw new Error(`tfjs: unknown loss ${w.loss}`)
   }
@@ -129,9 +163,11 @@ const SUPPORTED = new Set([
   'l1Loss',
   'huberLoss',
   'smoothL1Loss',
+  'marginRankingLoss',
 ])
-/** Whether tfjs has a counterpart of `loss` here (no column entry otherwise). */
-export function tfSupports(loss) {
+/** Whether tfjs has a counterpart of `loss` (workload variant `variant`) here (no column entry otherwise). */
+export function tfSupports(loss, variant) {
+  if (loss === 'cosineEmbeddingLoss') return variant === 'y1'
   return SUPPORTED.has(loss)
 }
 
@@ -140,9 +176,28 @@ export function tfSupports(loss) {
  * Returns { call, dispose } where call() runs one timed iteration.
  */
 export function tfCase(w, d, grad) {
-  const { x, keep, f } = lossFn(w, d)
+  const { x, xs, keep, f } = lossFn(w, d)
   let call
-  if (!grad) {
+  if (xs) {
+    // several inputs: f(...xs), and with grad one gradient per input
+    if (!grad) {
+      call = () => {
+        const l = tf.tidy(() => f(...xs))
+        const v = l.dataSync()[0]
+        l.dispose()
+        return v
+      }
+    } else {
+      const vg = tf.valueAndGrads(f)
+      call = () => {
+        const { value, grads } = vg(xs)
+        const v = value.dataSync()[0]
+        value.dispose()
+        for (const g of grads) g.dispose()
+        return v
+      }
+    }
+  } else if (!grad) {
     call = () => {
       const l = tf.tidy(() => f(x))
       const v = l.dataSync()[0]
@@ -162,7 +217,8 @@ export function tfCase(w, d, grad) {
   return {
     call,
     dispose() {
-      x.dispose()
+      x?.dispose()
+      for (const t of xs ?? []) t.dispose()
       for (const t of keep) t.dispose()
     },
   }

@@ -16,6 +16,13 @@ gaussianNllLoss takes a third tensor, "variance" (shaped like the input, in
 check cases too); its forward+grad differentiates with respect to the input and
 the variance, and check results add "grad_variance".
 
+The multi-tensor losses (MULTI: marginRankingLoss, tripletMarginLoss,
+cosineEmbeddingLoss) differentiate with respect to their first k tensors. Bench
+workloads give "numel" (marginRankingLoss) or "n" and "dim" (the row losses) and
+"variant" ("y1": every cosineEmbeddingLoss target 1); check cases give "args",
+the arguments as flat lists (the first k reshaped to (n, dim) for the row
+losses), and check results have "grads", one flat list per differentiated tensor.
+
 Timing mirrors run.mjs: one warm-up call, then timed samples (several calls
 per sample for tiny workloads), the median of the samples, per thread count.
 """
@@ -54,10 +61,23 @@ def loss_fn(name):
         return lambda x, t, v: F.gaussian_nll_loss(x, t, v)
     if name == "poissonNllLoss":
         return lambda x, t: F.poisson_nll_loss(x, t, log_input=True, full=False)
+    if name == "marginRankingLoss":
+        return lambda x1, x2, y: F.margin_ranking_loss(x1, x2, y, margin=1.0)
+    if name == "tripletMarginLoss":
+        return lambda a, p, n: F.triplet_margin_loss(a, p, n)  # margin 1, p 2, eps 1e-6
+    if name == "cosineEmbeddingLoss":
+        return lambda x1, x2, y: F.cosine_embedding_loss(x1, x2, y)  # margin 0
     raise ValueError(f"unknown loss {name}")
 
 
 HAS_VARIANCE = ("gaussianNllLoss",)
+# losses of several differentiable tensors: how many (the first k arguments)
+MULTI = {"marginRankingLoss": 2, "tripletMarginLoss": 3, "cosineEmbeddingLoss": 2}
+ROW = ("tripletMarginLoss", "cosineEmbeddingLoss")
+
+
+def sign(shape, gen):
+    return torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0)
 
 
 def make_data(w, gen):
@@ -67,7 +87,22 @@ def make_data(w, gen):
         x = torch.rand(n, c, generator=gen) * 6 - 3
         t = torch.randint(0, c, (n,), generator=gen)
         return x, t
+    if name == "tripletMarginLoss":
+        n, d = w["n"], w["dim"]
+        a = 2 * torch.rand(n, d, generator=gen) - 1
+        p = a + 0.5 * (2 * torch.rand(n, d, generator=gen) - 1)
+        k = 0.25 + 0.5 * torch.rand(n, 1, generator=gen)
+        return a, p, a + k * (2 * torch.rand(n, d, generator=gen) - 1)
+    if name == "cosineEmbeddingLoss":
+        n, d = w["n"], w["dim"]
+        x1 = 2 * torch.rand(n, d, generator=gen) - 1
+        rho = 1.5 * torch.rand(n, 1, generator=gen) - 0.5
+        x2 = rho * x1 + (2 * torch.rand(n, d, generator=gen) - 1)
+        y = torch.ones(n) if w.get("variant") == "y1" else sign(n, gen)
+        return x1, x2, y
     m = w["numel"]
+    if name == "marginRankingLoss":  # input2 = zeros, as run.mjs
+        return 8 * torch.rand(m, generator=gen) - 4, torch.zeros(m), sign(m, gen)
     if name == "klDiv":
         return -3 * torch.rand(m, generator=gen), torch.rand(m, generator=gen)
     if name == "binaryCrossEntropy":
@@ -79,6 +114,24 @@ def make_data(w, gen):
         t = torch.rand(m, generator=gen)
         return x, t, 0.1 + torch.rand(m, generator=gen)
     raise ValueError(f"unknown loss {name}")
+
+
+def make_call_multi(w, *args):
+    f = loss_fn(w["loss"])
+    k = MULTI[w["loss"]]
+    if not w["grad"]:
+        def call_m():
+            with torch.no_grad():
+                return f(*args).item()
+        return call_m
+    diff = [a.detach().requires_grad_(True) for a in args[:k]]
+    rest = list(args[k:])
+
+    def call_m_grad():
+        loss = f(*diff, *rest)
+        gs = torch.autograd.grad(loss, diff)
+        return (loss.item(), *gs)
+    return call_m_grad
 
 
 def make_call(w, x, t, v=None):
@@ -152,7 +205,7 @@ def bench(cfg):
     results = []
     for w in cfg["workloads"]:
         data = make_data(w, gen)
-        call = make_call(w, *data)
+        call = make_call_multi(w, *data) if w["loss"] in MULTI else make_call(w, *data)
         for threads in cfg["threads"]:
             torch.set_num_threads(threads)
             med, reps = measure(call, cfg)
@@ -166,6 +219,17 @@ def check(cfg):
     torch.set_num_threads(1)
     out = []
     for case in cfg["cases"]:
+        if case["loss"] in MULTI:
+            k = MULTI[case["loss"]]
+            ts = [torch.tensor(a, dtype=torch.float32) for a in case["args"]]
+            if case["loss"] in ROW:
+                ts[:k] = [t.reshape(case["n"], case["dim"]) for t in ts[:k]]
+            for t in ts[:k]:
+                t.requires_grad_(True)
+            loss = loss_fn(case["loss"])(*ts)
+            gs = torch.autograd.grad(loss, ts[:k])
+            out.append({"loss": loss.item(), "grads": [g.reshape(-1).tolist() for g in gs]})
+            continue
         if case["loss"] in ("crossEntropy", "nllLoss"):
             x = torch.tensor(case["input"], dtype=torch.float32).reshape(case["n"], case["c"])
             t = torch.tensor(case["target"], dtype=torch.int64)
