@@ -56,13 +56,13 @@ import {
 
 export type * from './index'
 
-const { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses } = __impl
+const { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses, classKeys } = __impl
 
 type NoneOpt = { reduction: 'none' }
 type ScalarOpt = { reduction?: 'mean' | 'sum' }
 
 function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
-  const opts = optionsArg(fn, o)
+  const opts = optionsArg(fn, o, classKeys(nll, grad))
   return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
 }
 

@@ -302,11 +302,45 @@ function floatTensor<A extends FloatArray>(fn: string, name: string, v: unknown,
   return { data: data as A, shape }
 }
 
-function optionsArg(fn: string, o: unknown): Record<string, unknown> {
+/**
+ * The options argument: absent, or an object whose keys (with a defined
+ * value) are all in `known`. An unknown key is an error naming it, and naming
+ * the right key where it is a PyTorch spelling: a silently ignored option is a
+ * silently wrong loss.
+ */
+function optionsArg(fn: string, o: unknown, known: ReadonlySet<string>): Record<string, unknown> {
   if (o === undefined || o === null) return EMPTY
   if (typeof o !== 'object') fail(fn, 'ERR_INVALID_ARG_TYPE', `options must be an object, got ${describe(o)}`)
-  return o as Record<string, unknown>
+  const r = o as Record<string, unknown>
+  for (const k in r) {
+    if (!known.has(k) && r[k] !== undefined) unknownOption(fn, k, known)
+  }
+  return r
 }
+
+function unknownOption(fn: string, key: string, known: ReadonlySet<string>): never {
+  const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+  const hint =
+    camel !== key && known.has(camel)
+      ? ` (PyTorch's ${key} is ${camel} here)`
+      : key === 'size_average' || key === 'reduce'
+        ? ` (PyTorch's deprecated ${key} is the reduction option here)`
+        : ''
+  fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${key} is not an option of ${fn}${hint}; its options are ${[...known].join(', ')}`)
+}
+
+/** Option keys, per kind of call. */
+const keys = (...k: string[]): ReadonlySet<string> => new Set(k)
+const CE_KEYS = keys('weight', 'ignoreIndex', 'reduction', 'labelSmoothing', 'out')
+const CE_GRAD_KEYS = keys(...CE_KEYS, 'gradOutput', 'gradOut')
+const NLL_KEYS = keys('weight', 'ignoreIndex', 'reduction', 'out')
+const NLL_GRAD_KEYS = keys(...NLL_KEYS, 'gradOutput', 'gradOut')
+/** A module's options: the loss's, and buffers its calls reuse (`gradOutput` is an argument of `forwardWithGrad`). */
+const CE_MODULE_KEYS = keys(...CE_KEYS, 'gradOut')
+const NLL_MODULE_KEYS = keys(...NLL_KEYS, 'gradOut')
+const DIM_KEYS = keys('dim', 'out')
+const OUT_KEYS = keys('out')
+const LOGIT_KEYS = keys('eps', 'out')
 const EMPTY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>
 
 const REDUCTIONS: Record<string, number> = { none: 0, mean: 1, sum: 2 }
@@ -866,7 +900,7 @@ export function crossEntropy<A extends FloatArray>(
   options?: CrossEntropyOptions<A> & ScalarOpt,
 ): number
 export function crossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('crossEntropy', false, input, target, optionsArg('crossEntropy', options), undefined, false, undefined)
+  return classLoss('crossEntropy', false, input, target, optionsArg('crossEntropy', options, CE_KEYS), undefined, false, undefined)
 }
 
 /**
@@ -889,7 +923,7 @@ export function crossEntropyWithGrad<A extends FloatArray>(
   options?: CrossEntropyOptions<A> & GradOptions<A>,
 ): WithGrad<number | Tensor<A>, A>
 export function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsArg('crossEntropyWithGrad', options)
+  const o = optionsArg('crossEntropyWithGrad', options, CE_GRAD_KEYS)
   return classLoss('crossEntropyWithGrad', false, input, target, o, undefined, true, o.gradOutput)
 }
 
@@ -906,7 +940,7 @@ export function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, opt
 export function nllLoss<A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Tensor<A>
 export function nllLoss<A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): number
 export function nllLoss(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('nllLoss', true, input, target, optionsArg('nllLoss', options), undefined, false, undefined)
+  return classLoss('nllLoss', true, input, target, optionsArg('nllLoss', options, NLL_KEYS), undefined, false, undefined)
 }
 
 /** {@link nllLoss} and its gradient with respect to the input. */
@@ -926,7 +960,7 @@ export function nllLossWithGrad<A extends FloatArray>(
   options?: NLLLossOptions<A> & GradOptions<A>,
 ): WithGrad<number | Tensor<A>, A>
 export function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
-  const o = optionsArg('nllLossWithGrad', options)
+  const o = optionsArg('nllLossWithGrad', options, NLL_GRAD_KEYS)
   return classLoss('nllLossWithGrad', true, input, target, o, undefined, true, o.gradOutput)
 }
 
@@ -1450,11 +1484,18 @@ export interface LossModuleClass<K extends DeclaredLoss> {
   new <A extends FloatArray = FloatArray>(options?: Sig<K, A>['options']): LossModule<K, A>
 }
 
+/** A declared loss's option keys; with `withGrad`, the gradient's too. */
+function declaredKeys(name: DeclaredLoss, withGrad: boolean): ReadonlySet<string> {
+  const d: LossDecl = LOSSES[name]
+  return keys('reduction', 'out', ...Object.keys(d.scalars), ...d.tensors, ...(withGrad ? ['gradOutput', 'gradOut'] : []))
+}
+
 function lossFunction<K extends DeclaredLoss>(name: K, withGrad: boolean, mode: Mode): (...a: unknown[]) => unknown {
   const n = argCount(name)
+  const known = declaredKeys(name, withGrad)
   const fn = withGrad ? `${name}WithGrad` : name
   const run = (...a: unknown[]) => {
-    const o = optionsArg(fn, a[n])
+    const o = optionsArg(fn, a[n], known)
     return declaredLoss(fn, name, a.slice(0, n), o, undefined, withGrad, withGrad ? o.gradOutput : undefined, mode)
   }
   if (mode === SYNC) return run
@@ -1469,7 +1510,7 @@ function lossModule<K extends DeclaredLoss>(name: K): LossModuleClass<K> {
     readonly options: Readonly<Record<string, unknown>>
     #parsed: ParsedOptions
     constructor(options?: unknown) {
-      this.options = freezeOptions(d.module, options)
+      this.options = freezeOptions(d.module, options, keys(...declaredKeys(name, false), 'gradOut'))
       this.#parsed = parseOptions(d.module, d, this.options, undefined)
     }
     forward(...args: unknown[]): unknown {
@@ -1829,8 +1870,8 @@ export type GaussianNLLLoss<A extends FloatArray = FloatArray> = LossModule<'gau
 // Modules (torch.nn names)
 // ---------------------------------------------------------------------------
 
-function freezeOptions(fn: string, o: unknown): Record<string, unknown> {
-  return Object.freeze({ ...optionsArg(fn, o) })
+function freezeOptions(fn: string, o: unknown, known: ReadonlySet<string>): Record<string, unknown> {
+  return Object.freeze({ ...optionsArg(fn, o, known) })
 }
 
 /** `torch.nn.CrossEntropyLoss`: options fixed and validated at construction. */
@@ -1838,7 +1879,7 @@ export class CrossEntropyLoss<A extends FloatArray = FloatArray> {
   readonly options: Readonly<CrossEntropyOptions<A>>
   #parsed: ClassParsed<FloatArray>
   constructor(options?: CrossEntropyOptions<A>) {
-    this.options = freezeOptions('CrossEntropyLoss', options) as CrossEntropyOptions<A>
+    this.options = freezeOptions('CrossEntropyLoss', options, CE_MODULE_KEYS) as CrossEntropyOptions<A>
     this.#parsed = parseClassOptions('CrossEntropyLoss', this.options as Record<string, unknown>, undefined, true)
   }
   /** The loss, as {@link crossEntropy}. */
@@ -1874,7 +1915,7 @@ export class NLLLoss<A extends FloatArray = FloatArray> {
   readonly options: Readonly<NLLLossOptions<A>>
   #parsed: ClassParsed<FloatArray>
   constructor(options?: NLLLossOptions<A>) {
-    this.options = freezeOptions('NLLLoss', options) as NLLLossOptions<A>
+    this.options = freezeOptions('NLLLoss', options, NLL_MODULE_KEYS) as NLLLossOptions<A>
     this.#parsed = parseClassOptions('NLLLoss', this.options as Record<string, unknown>, undefined, false)
   }
   /** The loss, as {@link nllLoss}. */
@@ -1924,7 +1965,7 @@ function axisOf(fn: string, shape: readonly number[], dimOpt: unknown): [number,
 }
 
 function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input: unknown, o: unknown, mode: Mode = SYNC): Result {
-  const opts = optionsArg(fn, o)
+  const opts = optionsArg(fn, o, DIM_KEYS)
   const x = floatTensor<FloatArray>(fn, op === 'entropy' ? 'probs' : 'input', input)
   const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
   const reduce = op === 'entropy'
@@ -2001,7 +2042,7 @@ export interface LogitOptions<A extends FloatArray> extends OutOptions<A> {
 }
 
 function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mode = SYNC): Result {
-  const opts = optionsArg(fn, o)
+  const opts = optionsArg(fn, o, logit ? LOGIT_KEYS : OUT_KEYS)
   const x = floatTensor<FloatArray>(fn, 'input', input)
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
   const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
@@ -2073,4 +2114,13 @@ export function getNumThreads(): number {
 }
 
 /** @internal The shared implementation behind `losskit/async`. */
-export const __impl = { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses: declaredApi<true>(ASYNC), losses: LOSSES } as const
+export const __impl = {
+  classLoss,
+  axisHelper,
+  unary,
+  optionsArg,
+  ASYNC,
+  asyncLosses: declaredApi<true>(ASYNC),
+  losses: LOSSES,
+  classKeys: (nll: boolean, grad: boolean) => (nll ? (grad ? NLL_GRAD_KEYS : NLL_KEYS) : grad ? CE_GRAD_KEYS : CE_KEYS),
+} as const

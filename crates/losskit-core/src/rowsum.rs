@@ -81,3 +81,26 @@ pub fn grams3<T: Real>(a: &[T], p: &[T], n: &[T]) -> [f64; 6] {
     }
     acc.map(|s| s.iter().sum())
 }
+
+/// `[Σa², Σb², Σab]` over two rows of one length in one pass, in `f64`.
+#[inline(always)]
+pub fn grams2<T: Real>(a: &[T], b: &[T]) -> [f64; 3] {
+    debug_assert_eq!(a.len(), b.len(), "grams2: rows of different lengths");
+    let mut acc = [[0.0f64; LANES]; 3];
+    let term = |acc: &mut [[f64; LANES]; 3], k: usize, u: T, v: T| {
+        let (u, v) = (u.to_f64(), v.to_f64());
+        acc[0][k] += u * u;
+        acc[1][k] += v * v;
+        acc[2][k] += u * v;
+    };
+    let m = a.len() / LANES * LANES;
+    for (x, y) in a[..m].chunks_exact(LANES).zip(b[..m].chunks_exact(LANES)) {
+        for k in 0..LANES {
+            term(&mut acc, k, x[k], y[k]);
+        }
+    }
+    for i in m..a.len() {
+        term(&mut acc, i - m, a[i], b[i]);
+    }
+    acc.map(|s| s.iter().sum())
+}

@@ -7,7 +7,7 @@
 use crate::call::Args;
 use crate::error::{check_len, Result};
 use crate::par::map_chunks;
-use crate::rowsum::sum2;
+use crate::rowsum::grams2;
 use crate::Real;
 
 /// PyTorch's `EPSILON` in `cosine_embedding_loss` (`Loss.cpp`): a float constant, so
@@ -46,9 +46,8 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
             // row is written only after these reads.
             let x1 = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), d) };
             let x2r = &x2[base..base + d];
-            let prod = sum2(x1, x2r, |u, v| u * v);
-            let m1 = sum2(x1, x1, |u, _| u * u) + EPSILON;
-            let m2 = sum2(x2r, x2r, |u, _| u * u) + EPSILON;
+            let [s1, s2, prod] = grams2(x1, x2r);
+            let (m1, m2) = (s1 + EPSILON, s2 + EPSILON);
             let dn = (m1 * m2).sqrt();
             let cos = prod / dn;
             let yr = y[r].to_f64();
