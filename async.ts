@@ -97,6 +97,11 @@ export async function crossEntropyWithGrad<A extends FloatArray>(
   target: ClassTarget<A>,
   options?: CrossEntropyOptions<A> & GradOptions<A> & ScalarOpt,
 ): Promise<WithGrad<number, A>>
+export async function crossEntropyWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: ClassTarget<A>,
+  options?: CrossEntropyOptions<A> & GradOptions<A>,
+): Promise<WithGrad<number | Tensor<A>, A>>
 export async function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return cls('crossEntropyWithGrad', false, input, target, options, true)
 }
@@ -128,6 +133,11 @@ export async function nllLossWithGrad<A extends FloatArray>(
   target: IndexTarget,
   options?: NLLLossOptions<A> & GradOptions<A> & ScalarOpt,
 ): Promise<WithGrad<number, A>>
+export async function nllLossWithGrad<A extends FloatArray>(
+  input: TensorLike<A>,
+  target: IndexTarget,
+  options?: NLLLossOptions<A> & GradOptions<A>,
+): Promise<WithGrad<number | Tensor<A>, A>>
 export async function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
   return cls('nllLossWithGrad', true, input, target, options, true)
 }
@@ -191,13 +201,17 @@ export async function entropy<A extends FloatArray>(probs: TensorLike<A>, option
 }
 
 /** Async {@link import('./index').sigmoid}. */
-export async function sigmoid<A extends FloatArray>(input: TensorLike<A>, options?: OutOptions<A>): Promise<Tensor<A>> {
-  return unary('sigmoid', input, options, false, ASYNC) as Promise<Tensor<A>>
+export async function sigmoid<A extends FloatArray>(input: A, options?: OutOptions<A>): Promise<Tensor<A>>
+export async function sigmoid<A extends FloatArray>(input: Tensor<A>, options?: OutOptions<A>): Promise<Tensor<A> | number>
+export async function sigmoid(input: unknown, options?: unknown): Promise<unknown> {
+  return unary('sigmoid', input, options, false, ASYNC)
 }
 
 /** Async {@link import('./index').logit}. */
-export async function logit<A extends FloatArray>(input: TensorLike<A>, options?: LogitOptions<A>): Promise<Tensor<A>> {
-  return unary('logit', input, options, true, ASYNC) as Promise<Tensor<A>>
+export async function logit<A extends FloatArray>(input: A, options?: LogitOptions<A>): Promise<Tensor<A>>
+export async function logit<A extends FloatArray>(input: Tensor<A>, options?: LogitOptions<A>): Promise<Tensor<A> | number>
+export async function logit(input: unknown, options?: unknown): Promise<unknown> {
+  return unary('logit', input, options, true, ASYNC)
 }
 
 export { getNumThreads, setNumThreads, tensor } from './index'

@@ -9,143 +9,179 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function binaryCrossEntropy(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function binaryCrossEntropyAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function binaryCrossEntropyWithLogits(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function cosineEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function cosineEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
+/** Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function crossEntropy(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
- * r" Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
+/** Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function entropy(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
- * r" Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function entropyAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function gaussianNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function gaussianNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** The number of threads used for large inputs. */
 export declare function getNumThreads(): number
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function hingeEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function hingeEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function huberLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function huberLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function klDiv(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function klDivAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function l1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function l1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native logit. Internal: use `index.ts`. */
+/** Native logit. Internal: use `index.ts`. */
 export declare function logit(input: unknown, eps: number | undefined | null, out: unknown): void
 
 /**
- * r" Native logit. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native logit. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function logitAsync(input: unknown, eps: number | undefined | null, out: unknown): Promise<unknown>
 
-/** r" Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
+/** Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function logSoftmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
- * r" Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function marginRankingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function marginRankingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function mseLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function mseLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multilabelMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function multilabelMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multilabelSoftMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function multilabelSoftMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multiMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function multiMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
+/** Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function nllLoss(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
- * r" Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function poissonNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function poissonNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
 /** Sets the number of threads used for large inputs. */
 export declare function setNumThreads(n: number): void
 
-/** r" Native sigmoid. Internal: use `index.ts`. */
+/** Native sigmoid. Internal: use `index.ts`. */
 export declare function sigmoid(input: unknown, out: unknown): void
 
 /**
- * r" Native sigmoid. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native sigmoid. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function sigmoidAsync(input: unknown, out: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function smoothL1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function smoothL1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function softMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function softMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
-/** r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
+/** Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function softmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
- * r" Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
- *  Runs on a libuv worker thread; the inputs must be private copies.
+ * Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+ * Runs on a libuv worker thread; the inputs must be private copies.
  */
 export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function tripletMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function tripletMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function tripletMarginWithDistanceLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
 export declare function tripletMarginWithDistanceLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>

@@ -885,7 +885,7 @@ function lossResult(
  * @example
  * ```ts
  * const logits = tensor(new Float32Array([2, 0.5, -1, 0.1, 1.2, 0.3]), [2, 3])
- * crossEntropy(logits, new BigInt64Array([0n, 1n])) // ≈ 0.5032
+ * crossEntropy(logits, new BigInt64Array([0n, 1n])) // ≈ 0.3974
  * ```
  */
 export function crossEntropy<A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): number
@@ -1967,8 +1967,12 @@ function axisOf(fn: string, shape: readonly number[], dimOpt: unknown): [number,
 function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input: unknown, o: unknown, mode: Mode = SYNC): Result {
   const opts = optionsArg(fn, o, DIM_KEYS)
   const x = floatTensor<FloatArray>(fn, op === 'entropy' ? 'probs' : 'input', input)
-  const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
   const reduce = op === 'entropy'
+  const [k, outer, c, inner] = axisOf(fn, x.shape, opts.dim)
+  if (reduce && x.shape.length === 0) {
+    // As torch.distributions.Categorical: "probs parameter must be at least one-dimensional".
+    fail(fn, 'ERR_INVALID_ARG_VALUE', 'probs must be at least one-dimensional (one distribution along dim), got shape []')
+  }
   if (reduce && c === 0 && outer * inner > 0) {
     fail(fn, 'ERR_OUT_OF_RANGE', `probs: dim ${k} has size 0, so the probabilities along it sum to 0; they must have a positive sum`)
   }
@@ -2068,13 +2072,17 @@ function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mod
 }
 
 /** `torch.sigmoid`: `1 / (1 + exp(−x))`. */
-export function sigmoid<A extends FloatArray>(input: TensorLike<A>, options?: OutOptions<A>): Tensor<A>
+export function sigmoid<A extends FloatArray>(input: A, options?: OutOptions<A>): Tensor<A>
+/** A 0-d tensor gives a number, as every `[]`-shaped result. */
+export function sigmoid<A extends FloatArray>(input: Tensor<A>, options?: OutOptions<A>): Tensor<A> | number
 export function sigmoid(input: unknown, options?: unknown): unknown {
   return unary('sigmoid', input, options, false)
 }
 
 /** `torch.logit(input, eps)`: `ln(z / (1 − z))`, `z` clamped to [eps, 1 − eps] when `eps` is given. */
-export function logit<A extends FloatArray>(input: TensorLike<A>, options?: LogitOptions<A>): Tensor<A>
+export function logit<A extends FloatArray>(input: A, options?: LogitOptions<A>): Tensor<A>
+/** A 0-d tensor gives a number, as every `[]`-shaped result. */
+export function logit<A extends FloatArray>(input: Tensor<A>, options?: LogitOptions<A>): Tensor<A> | number
 export function logit(input: unknown, options?: unknown): unknown {
   return unary('logit', input, options, true)
 }

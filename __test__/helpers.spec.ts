@@ -199,3 +199,8 @@ test('softmax rows sum to 1, logSoftmax = log(softmax), sigmoid(logit(p)) = p (f
   const p = rng.uniforms(50, 0.001, 0.999)
   assertClose(t, sigmoid(logit(p)), p, { rtol: 1e-12, atol: 1e-15, label: 'sigmoid(logit(p))' })
 })
+
+test('entropy of a 0-d probs is an error, as torch.distributions.Categorical ("at least one-dimensional")', (t) => {
+  const e = t.throws(() => entropy(tensor(Float64Array.of(0.5), [])), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  t.true(e?.message.startsWith('entropy: '), e?.message)
+})

@@ -227,19 +227,61 @@ fn from_code(c: u8) -> Isa {
     }
 }
 
+/// The path `LOSSKIT_ISA` names: `portable` (or `neon`), `avx2` (or
+/// `avx2+fma`), `avx512`; case and surrounding blanks ignored.
+#[must_use]
+pub fn parse_isa(name: &str) -> Option<Isa> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "portable" | "neon" => Some(Isa::Portable),
+        "avx2" | "avx2+fma" => Some(Isa::Avx2),
+        "avx512" => Some(Isa::Avx512),
+        _ => None,
+    }
+}
+
+/// The path for `LOSSKIT_ISA = want` on a CPU with the paths `avail` (best
+/// last), and a warning when the request cannot be met: an unknown or empty
+/// name, or a path this CPU lacks, falls back to the best path.
+#[must_use]
+pub fn choose(want: Option<&str>, avail: &[Isa]) -> (Isa, Option<String>) {
+    let best = *avail.last().unwrap_or(&Isa::Portable);
+    let Some(want) = want else { return (best, None) };
+    match parse_isa(want) {
+        Some(isa) if avail.contains(&isa) => (isa, None),
+        Some(isa) => (
+            best,
+            Some(format!(
+                "losskit: LOSSKIT_ISA={want:?}: this CPU cannot run {}; using {}",
+                isa.name(),
+                best.name()
+            )),
+        ),
+        None => (
+            best,
+            Some(format!(
+                "losskit: LOSSKIT_ISA={want:?} is not a path (portable, avx2 or avx512); using {}",
+                best.name()
+            )),
+        ),
+    }
+}
+
 /// The kernels of the chosen path (the best available unless [`force`]d, or
-/// unless `LOSSKIT_ISA=portable|avx2|avx512` asks for another one the CPU has).
+/// unless `LOSSKIT_ISA=portable|avx2|avx512` asks for another one the CPU has;
+/// an unknown or empty value, or a path the CPU lacks, is reported on stderr
+/// once and the best path is used).
 #[inline]
 pub fn kernels() -> &'static Kernels {
     let c = CHOSEN.load(Ordering::Relaxed);
     if c != UNSET {
         return table(from_code(c));
     }
-    let avail = available();
-    let mut isa = *avail.last().unwrap_or(&Isa::Portable);
-    if let Ok(want) = std::env::var("LOSSKIT_ISA") {
-        if let Some(&w) = avail.iter().find(|i| i.name().starts_with(want.trim())) {
-            isa = w;
+    let want = std::env::var("LOSSKIT_ISA").ok();
+    let (isa, warning) = choose(want.as_deref(), &available());
+    if let Some(w) = warning {
+        // Once: the choice is stored below (a race may print it twice at most per thread).
+        if CHOSEN.compare_exchange(UNSET, code(isa), Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            eprintln!("{w}");
         }
     }
     CHOSEN.store(code(isa), Ordering::Relaxed);
@@ -295,4 +337,27 @@ unsafe fn run_avx512<K: LaneKernel>(k: K) -> K::Out {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<K: LaneKernel>(k: K) -> K::Out {
     k.run::<true, 8>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{choose, parse_isa, Isa};
+
+    #[test]
+    fn losskit_isa_values() {
+        let all = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+        assert_eq!(choose(None, &all), (Isa::Avx512, None));
+        assert_eq!(choose(Some("avx2"), &all), (Isa::Avx2, None));
+        assert_eq!(choose(Some(" Portable "), &all), (Isa::Portable, None));
+        assert_eq!(parse_isa("avx2+fma"), Some(Isa::Avx2));
+        // An empty or unknown value is reported, never silently the portable path.
+        for bad in ["", "avx", "sse", "p"] {
+            let (isa, w) = choose(Some(bad), &all);
+            assert_eq!(isa, Isa::Avx512, "{bad:?}");
+            assert!(w.is_some_and(|w| w.contains("is not a path")), "{bad:?}");
+        }
+        let (isa, w) = choose(Some("avx512"), &[Isa::Portable, Isa::Avx2]);
+        assert_eq!(isa, Isa::Avx2);
+        assert!(w.is_some_and(|w| w.contains("cannot run")));
+    }
 }

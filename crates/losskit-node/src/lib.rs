@@ -417,7 +417,7 @@ impl LossCall {
 /// `run` (`losskit_core::losses::<loss>::run`) for the input's float type.
 macro_rules! losses {
     ($($sync:ident, $async_:ident, $js:literal, $js_async:literal => $run:path;)*) => {$(
-        #[doc = concat!("Native `", $js, "` (uniform loss layout). Internal: use `index.ts`.")]
+        #[doc = "Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`."]
         #[napi(js_name = $js)]
         pub fn $sync(
             env: Env, input: Unknown<'_>, a1: Option<Unknown<'_>>, a2: Option<Unknown<'_>>, a3: Option<Unknown<'_>>,
@@ -429,7 +429,7 @@ macro_rules! losses {
                 [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params))
         }
 
-        #[doc = concat!("Native `", $js, "` on a libuv worker thread; the inputs must be private copies.")]
+        #[doc = "Native loss entry on a libuv worker thread; the inputs must be private copies."]
         #[napi(js_name = $js_async)]
         pub fn $async_(
             env: Env, input: Unknown<'_>, a1: Option<Unknown<'_>>, a2: Option<Unknown<'_>>, a3: Option<Unknown<'_>>,
@@ -602,18 +602,20 @@ fn task(name: &'static str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTas
 /// their arguments with the same function and run the same [`Call`].
 macro_rules! entries {
     (
-        $(#[$doc:meta])*
+        doc $doc:literal,
         $sync:ident, $async_:ident, $js:literal, $js_async:literal, ret $ret:ty, map $map:expr,
         ($($arg:ident : $ty:ty),* $(,)?) => $build:expr
     ) => {
-        $(#[$doc])*
+        // A plain string literal: napi-derive copies the attribute's tokens into
+        // the `.d.ts`, and a `///` comment's are a raw string (`r"…"`).
+        #[doc = $doc]
         #[napi(js_name = $js)]
         pub fn $sync(env: Env, $($arg: $ty),*) -> napi::Result<$ret> {
             run_sync(&env, || $build).map($map)
         }
 
-        $(#[$doc])*
-        /// Runs on a libuv worker thread; the inputs must be private copies.
+        #[doc = $doc]
+        #[doc = "Runs on a libuv worker thread; the inputs must be private copies."]
         #[napi(js_name = $js_async)]
         pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<AsyncTask<CallTask>> {
             task($js, $build, &env)
@@ -639,7 +641,7 @@ fn class_params(p: &Unknown<'_>) -> Res<[f64; 8]> {
 }
 
 entries!(
-    /// Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
+    doc "Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.",
     cross_entropy, cross_entropy_async, "crossEntropy", "crossEntropyAsync",
     ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
@@ -650,7 +652,7 @@ entries!(
 );
 
 entries!(
-    /// Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
+    doc "Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.",
     nll_loss, nll_loss_async, "nllLoss", "nllLossAsync",
     ret f64, map |v| v,
     (input: Unknown<'_>, target: Option<Unknown<'_>>, weight: Option<Unknown<'_>>,
@@ -661,35 +663,35 @@ entries!(
 );
 
 entries!(
-    /// Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+    doc "Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.",
     log_softmax, log_softmax_async, "logSoftmax", "logSoftmaxAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::LogSoftmax, &input, outer, c, inner, &out)
 );
 
 entries!(
-    /// Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
+    doc "Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.",
     softmax_fn, softmax_async, "softmax", "softmaxAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Softmax, &input, outer, c, inner, &out)
 );
 
 entries!(
-    /// Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
+    doc "Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.",
     entropy, entropy_async, "entropy", "entropyAsync", ret (), map |_| (),
     (input: Unknown<'_>, outer: f64, c: f64, inner: f64, out: Unknown<'_>)
     => axis_call(AxisOp::Entropy, &input, outer, c, inner, &out)
 );
 
 entries!(
-    /// Native sigmoid. Internal: use `index.ts`.
+    doc "Native sigmoid. Internal: use `index.ts`.",
     sigmoid, sigmoid_async, "sigmoid", "sigmoidAsync", ret (), map |_| (),
     (input: Unknown<'_>, out: Unknown<'_>)
     => unary_call(false, &input, None, &out)
 );
 
 entries!(
-    /// Native logit. Internal: use `index.ts`.
+    doc "Native logit. Internal: use `index.ts`.",
     logit, logit_async, "logit", "logitAsync", ret (), map |_| (),
     (input: Unknown<'_>, eps: Option<f64>, out: Unknown<'_>)
     => unary_call(true, &input, eps, &out)
