@@ -183,6 +183,8 @@ export const {
   tripletMarginLossWithGrad,
   tripletMarginWithDistanceLoss,
   tripletMarginWithDistanceLossWithGrad,
+  ctcLoss,
+  ctcLossWithGrad,
 } = asyncLosses
 
 /** Async {@link import('./index').logSoftmax}. */

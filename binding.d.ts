@@ -36,6 +36,12 @@ export declare function crossEntropy(input: unknown, target: unknown | undefined
  */
 export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
 
+/** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
+export declare function ctcLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
+
+/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
+export declare function ctcLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+
 /** Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function entropy(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 

@@ -188,6 +188,17 @@ export interface TripletMarginWithDistanceOptions<A extends FloatArray> extends 
   swap?: boolean
 }
 
+/** CTC's lengths: an index tensor `(N)`, a plain array of integers, or one number for an unbatched call. */
+export type Lengths = number | readonly number[] | TensorLike<IndexArray>
+
+/** Options of {@link ctcLoss} and {@link CTCLoss}. */
+export interface CTCLossOptions<A extends FloatArray> extends ReductionOptions<A> {
+  /** The blank class. @default 0 */
+  blank?: number
+  /** Infinite losses (infeasible alignments) and their gradients become 0. @default false */
+  zeroInfinity?: boolean
+}
+
 /** Options of {@link gaussianNllLoss} and {@link GaussianNLLLoss}. */
 export interface GaussianNLLOptions<A extends FloatArray> extends ReductionOptions<A> {
   /** Adds the constant `0.5·ln 2π`. @default false */
@@ -992,6 +1003,8 @@ interface ArgDecl {
   number?: 'param' | 'wrap'
   /** The loss is differentiated with respect to this argument too. */
   grad?: boolean
+  /** A plain array of integers stands for the index tensor (`Int32Array`). */
+  array?: boolean
 }
 
 /** A loss: its module name, arguments, options (in native order) and reductions. */
@@ -1037,6 +1050,23 @@ function oneOfRow(name: string): (input: readonly number[], t: readonly number[]
     sameShape(t, perRow(input))
       ? undefined
       : `${name} of shape ${fmtShape(t)} does not fit input of shape ${fmtShape(input)}: expected ${fmtShape(perRow(input))}`
+}
+/** CTC's targets: padded `(N, S)` or concatenated 1-D; `(S)` for one unbatched sample. */
+function ctcTargets(lp: readonly number[], t: readonly number[]): string | undefined {
+  if (lp.length === 2)
+    return t.length === 1 ? undefined : `targets must have shape (S) for logProbs of shape ${fmtShape(lp)}, got ${fmtShape(t)}`
+  return t.length === 1 || (t.length === 2 && t[0] === lp[1])
+    ? undefined
+    : `targets must have shape (N, S) (padded) or (sum of target lengths) (concatenated) for logProbs of shape ${fmtShape(lp)}, got ${fmtShape(t)}`
+}
+/** CTC's lengths: `(N)`, or one value for one unbatched sample. */
+function ctcLengths(name: string): (lp: readonly number[], l: readonly number[]) => string | undefined {
+  return (lp, l) => {
+    const want = lp.length === 3 ? [lp[1]] : EMPTY_SHAPE
+    return sameShape(l, want) || (lp.length === 2 && sameShape(l, [1]))
+      ? undefined
+      : `${name} of shape ${fmtShape(l)} does not fit logProbs of shape ${fmtShape(lp)}: expected ${fmtShape(want)}`
+  }
 }
 const MARGIN0: ScalarDecl = { kind: 'number', default: 0 }
 const MARGIN1: ScalarDecl = { kind: 'number', default: 1 }
@@ -1147,6 +1177,22 @@ const LOSSES = {
     },
     tensors: [],
   },
+  ctcLoss: {
+    module: 'CTCLoss',
+    input: 'logProbs',
+    inputShape: (s) => (s.length === 3 || s.length === 2 ? undefined : `logProbs must have shape (T, N, C) or (T, C), got ${fmtShape(s)}`),
+    lossShape: (s) => (s.length === 3 ? [s[1]] : EMPTY_SHAPE),
+    args: [
+      { name: 'targets', index: true, shape: ctcTargets },
+      { name: 'inputLengths', index: true, number: 'wrap', array: true, shape: ctcLengths('inputLengths') },
+      { name: 'targetLengths', index: true, number: 'wrap', array: true, shape: ctcLengths('targetLengths') },
+    ],
+    scalars: {
+      blank: { kind: 'number', default: 0, check: (v) => (Number.isSafeInteger(v) && v >= 0 ? undefined : 'it must be a class index') },
+      zeroInfinity: { kind: 'boolean', default: false },
+    },
+    tensors: [],
+  },
 } as const satisfies Record<string, LossDecl>
 
 /** The names of the losses declared in {@link LOSSES}. */
@@ -1246,6 +1292,16 @@ function declaredLoss(
       const one = a.index ? indexOf(fn, a.name, v) : new (x.data.constructor as Float64ArrayConstructor)([v])
       v = { data: one, shape: EMPTY_SHAPE }
     } else if (a.number === 'param') scalars.push(Number.NaN)
+    if (a.array && Array.isArray(v)) {
+      const arr = v as unknown[]
+      arr.forEach((k, j) => {
+        if (typeof k !== 'number' || !Number.isSafeInteger(k))
+          fail(fn, 'ERR_INVALID_ARG_TYPE', `${a.name}[${j}] must be an integer, got ${describe(k)}`)
+      })
+      v = (arr as number[]).every((k) => k >= -(2 ** 31) && k < 2 ** 31)
+        ? Int32Array.from(arr as number[])
+        : BigInt64Array.from(arr as number[], BigInt)
+    }
     const t: T<View> = a.index ? indexTensor(fn, a.name, v) : floatTensor(fn, a.name, v, x.data)
     const why = a.shape
       ? a.shape(s, t.shape)
@@ -1431,6 +1487,11 @@ export interface LossSignatures<A extends FloatArray> {
     options: TripletMarginWithDistanceOptions<A>
     scalar: 'mean' | 'sum'
     grads: { anchor: Tensor<A>; positive: Tensor<A>; negative: Tensor<A> }
+  }
+  ctcLoss: {
+    args: [logProbs: TensorLike<A>, targets: TensorLike<IndexArray>, inputLengths: Lengths, targetLengths: Lengths]
+    options: CTCLossOptions<A>
+    scalar: 'mean' | 'sum'
   }
   gaussianNllLoss: {
     args: [input: TensorLike<A>, target: TensorLike<A>, variance: number | TensorLike<A>]
@@ -1842,6 +1903,33 @@ export const tripletMarginWithDistanceLossWithGrad: LossWithGradFunction<'triple
 /** `torch.nn.TripletMarginWithDistanceLoss`; `forward(anchor, positive, negative)`. */
 export const TripletMarginWithDistanceLoss = lossModule('tripletMarginWithDistanceLoss')
 export type TripletMarginWithDistanceLoss<A extends FloatArray = FloatArray> = LossModule<'tripletMarginWithDistanceLoss', A>
+
+/**
+ * Connectionist temporal classification loss — `torch.nn.functional.ctc_loss`.
+ * `logProbs` `(T, N, C)` (or `(T, C)` for one sample) from a log-softmax;
+ * `targets` padded `(N, S)` or concatenated 1-D; `inputLengths` and
+ * `targetLengths` `(N)`. `'mean'` divides each loss by its target length
+ * (at least 1), then averages over the batch. An alignment that cannot exist
+ * gives an infinite loss (`zeroInfinity` makes it 0 with a zero gradient).
+ * The gradient is PyTorch's formula, which assumes `logProbs` came from a
+ * log-softmax.
+ *
+ * @example
+ * ```ts
+ * const logProbs = new Float32Array([
+ *   -0.6041306257247925, -1.1041306257247925, -2.104130506515503, -2.2693469524383545, -0.2693469226360321,
+ *   -2.0193469524383545, -1.4643688201904297, -1.9643688201904297, -0.4643687903881073, -0.26636791229248047,
+ *   -2.7663679122924805, -1.7663679122924805
+ * ]) // (T, C) = (4, 3): a log-softmax
+ * ctcLoss(tensor(logProbs, [4, 3]), new Int32Array([1, 2]), 4, 2) // ≈ 0.35235
+ * ```
+ */
+export const ctcLoss: LossFunction<'ctcLoss'> = sync.ctcLoss
+/** {@link ctcLoss} and its gradient with respect to `logProbs`. */
+export const ctcLossWithGrad: LossWithGradFunction<'ctcLoss'> = sync.ctcLossWithGrad
+/** `torch.nn.CTCLoss`: options fixed and validated at construction. */
+export const CTCLoss = lossModule('ctcLoss')
+export type CTCLoss<A extends FloatArray = FloatArray> = LossModule<'ctcLoss', A>
 
 /**
  * Gaussian negative log-likelihood — `torch.nn.functional.gaussian_nll_loss`:

@@ -115,6 +115,10 @@ for (const [name, decl] of Object.entries(L.__impl.losses)) {
  * finite float64 value cases away from edges (hinges not near their kinks).
  */
 function registerArgsFiniteDifferences(api: LossApi, fixture: string): void {
+  if (api.name === 'ctcLoss') {
+    registerCtcFiniteDifferences(api, fixture)
+    return
+  }
   const cases = loadFixtures<ArgsCase>(fixture).cases.filter(
     (c) =>
       c.expected !== undefined &&
@@ -152,6 +156,47 @@ function registerArgsFiniteDifferences(api: LossApi, fixture: string): void {
         }
         assertGradMatchesFiniteDifference(t, f, Float64Array.from(c.args[k].data), analytic, `${c.name}: d/d${name}`)
       }
+    }
+  })
+}
+
+/**
+ * CTC's gradient is PyTorch's formula, which assumes `logProbs` came from a
+ * log-softmax: it is checked as the gradient of the loss with respect to the
+ * logits, `z = logSoftmax(logits)`, carried through the log-softmax
+ * (`g − softmax·Σg` per frame), against float64 central differences in the
+ * logits, on the fixture's finite cases.
+ */
+function registerCtcFiniteDifferences(api: LossApi, fixture: string): void {
+  const cases = loadFixtures<ArgsCase>(fixture).cases.filter(
+    (c) => c.expected !== undefined && c.args[0].data.every(Number.isFinite) && !/inf|zero|length 0|infeasible/i.test(c.name),
+  )
+  test(`ctcLoss gradient through a log-softmax matches float64 finite differences in the logits (${Math.min(cases.length, 8)} fixture cases)`, (t) => {
+    t.true(cases.length > 0, 'no fixture case to differentiate')
+    for (const c of cases.slice(0, 8)) {
+      const [lpSpec, ...rest] = c.args
+      const shape = lpSpec.shape
+      const cDim = shape[shape.length - 1]
+      const logits = Float64Array.from(lpSpec.data) // log-probabilities are logits whose log-softmax is themselves
+      const others = rest.map((a) =>
+        a.kind === 'number' ? a.data[0] : { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape },
+      )
+      const o = toOptions(c.options, 'float64')
+      const g = c.gradOutput === undefined ? 1 : typeof c.gradOutput === 'number' ? c.gradOutput : Float64Array.from(c.gradOutput.data)
+      const gradOutput =
+        c.gradOutput === undefined || typeof c.gradOutput === 'number' ? c.gradOutput : { data: g, shape: c.gradOutput.shape }
+      const lsm = (z: Float64Array) => ({ data: (L.logSoftmax({ data: z, shape }, { dim: -1 }) as Any).data as Float64Array, shape })
+      const f = (z: Float64Array): number => dotLoss(api.fn(lsm(z), ...others, o), g)
+      const lp = lsm(logits)
+      const gl = (api.withGrad(lp, ...others, { ...o, gradOutput }) as Any).grad.data as Float64Array
+      const p = lp.data.map(Math.exp)
+      const analytic = new Float64Array(gl.length)
+      for (let r = 0; r < gl.length / cDim; r++) {
+        let s = 0
+        for (let k = 0; k < cDim; k++) s += gl[r * cDim + k]
+        for (let k = 0; k < cDim; k++) analytic[r * cDim + k] = gl[r * cDim + k] - p[r * cDim + k] * s
+      }
+      assertGradMatchesFiniteDifference(t, f, logits, analytic, `${c.name}: d/dlogits`)
     }
   })
 }

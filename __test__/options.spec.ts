@@ -21,6 +21,15 @@ function argsFor(name: string, decl: Any): unknown[] {
   const extra = decl.args.slice(1).map((a: Any) => (a.index ? new Int32Array([0, 2]) : a.name === 'target' ? f([1, -1]) : x23()))
   if (name === 'multilabelMarginLoss') return [x23(), L.tensor(new Int32Array([0, -1, 1, 2, -1, 0]), [2, 3])]
   if (name === 'multiMarginLoss') return [x23(), new Int32Array([0, 2])]
+  if (name === 'ctcLoss') {
+    const lp = L.logSoftmax(
+      L.tensor(
+        Float32Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+        [4, 2, 3],
+      ),
+    )
+    return [lp, L.tensor(new Int32Array([1, 2, 2, 0]), [2, 2]), new Int32Array([4, 4]), new Int32Array([2, 1])]
+  }
   if (name === 'cosineEmbeddingLoss') return [x23(), x23(), f([1, -1])]
   if (name === 'marginRankingLoss') return [x23(), x23(), x23()]
   return [x23(), x23(), ...extra]

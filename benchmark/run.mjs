@@ -21,7 +21,7 @@
 //   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad;
 //                    --only=Loss/grad/16M = the MSE, L1, Huber, SmoothL1, GaussianNLL,
 //                    PoissonNLL and MarginRanking rows; --only=×1024 = the TripletMargin
-//                    and CosineEmbedding rows);
+//                    and CosineEmbedding rows; --only=ctcLoss = the CTC rows);
 //                    the self-check then covers only the selected losses, and no
 //                    results file is written unless --out=DIR is given
 //   --threads=1,2    losskit / torch thread counts
@@ -230,7 +230,18 @@ const ROW_LOSSES = ['tripletMarginLoss', 'cosineEmbeddingLoss']
 const ROW_SIZES = QUICK ? [[256, 256]] : [[4096, 1024]]
 const ROW_VARIANTS = { cosineEmbeddingLoss: [undefined, 'y1'] }
 const MARGIN_RANKING_MARGIN = 1
-const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES, ...PAIR_LOSSES, ...ROW_LOSSES]
+// Sequence losses, forward+grad only: CTC on logProbs (T, N, C) = log_softmax of
+// U(−3, 3) along C, padded targets (N, S) with classes in [1, C) (blank 0), every
+// input length T and target length S. No plain JS or tfjs counterpart (–), and no
+// bandwidth bound (the α/β recursions make it compute-bound: –).
+const SEQ_LOSSES = ['ctcLoss']
+const SEQ_SIZES = QUICK
+  ? [[50, 4, 20, 10]]
+  : [
+      [250, 32, 40, 60],
+      [1000, 16, 100, 200],
+    ]
+const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES, ...PAIR_LOSSES, ...ROW_LOSSES, ...SEQ_LOSSES]
 /** The differentiable tensors of the multi-tensor losses, in argument order (= losskit's `grads` keys). */
 const GRAD_NAMES = {
   marginRankingLoss: ['input1', 'input2'],
@@ -240,6 +251,8 @@ const GRAD_NAMES = {
 const isMulti = (loss) => Object.hasOwn(GRAD_NAMES, loss)
 /** Losses on (N, D) rows: w.n rows of w.dim. */
 const isRow = (loss) => ROW_LOSSES.includes(loss)
+/** Losses on (T, N, C) log-probabilities with padded (N, S) targets: w.t, w.n, w.c, w.s. */
+const isSeq = (loss) => SEQ_LOSSES.includes(loss)
 /** Losses with a third tensor, `variance` (shaped like the input), and two gradients. */
 const hasVariance = (loss) => loss === 'gaussianNllLoss'
 const CLASS_SIZES = QUICK
@@ -270,11 +283,14 @@ const SHORT = {
   marginRankingLoss: 'MarginRanking',
   tripletMarginLoss: 'TripletMargin',
   cosineEmbeddingLoss: 'CosineEmbedding',
+  ctcLoss: 'CTC',
 }
 const VARIANT_LABEL = { y1: ' (y = 1)' }
 
 function bytesModel(w) {
   const E = w.elements
+  // CTC: compute-bound (O(T·N·S) log-sum-exps forward and backward), no meaningful bound
+  if (isSeq(w.loss)) return null
   if (w.loss === 'crossEntropy') {
     // forward: read the logits + the targets; with grad: read the logits twice
     // (max + exp-sum pass, then the gradient pass) and write the gradient once
@@ -313,6 +329,7 @@ function bytesModel(w) {
 }
 function workingSet(w) {
   if (isClass(w.loss)) return (w.grad ? 2 : 1) * w.elements * 4 + w.n * 4
+  if (isSeq(w.loss)) return (w.grad ? 2 : 1) * w.elements * 4 + w.n * w.s * 4 // logProbs (+ grad) + targets
   return bytesModel(w)
 }
 
@@ -365,7 +382,42 @@ function makeWorkloads() {
       }
     }
   }
+  for (const loss of SEQ_LOSSES) {
+    for (const [t, n, c, s] of SEQ_SIZES) {
+      const w = { loss, grad: true, t, n, c, s, elements: t * n * c, size: `(T,N,C,S)=(${t},${n},${c},${s})` }
+      w.id = `${loss}/grad/${t}×${n}×${c}×${s}`
+      w.label = `${SHORT[loss]} fwd+grad ${w.size}`
+      w.bytes = bytesModel(w)
+      w.workingSet = workingSet(w)
+      list.push(w)
+    }
+  }
   return list.filter((w) => !ONLY || w.id.includes(ONLY))
+}
+
+/**
+ * Data for the sequence losses (CTC), as torch_bench.py's make_data: logProbs
+ * (T, N, C) = log_softmax(U(−3, 3)) along C, targets (N, S) in [1, C), every
+ * input length T and target length S.
+ */
+function seqData(w, r) {
+  const { t, n, c, s } = w
+  const logProbs = new Float32Array(t * n * c)
+  const row = new Float64Array(c)
+  for (let i = 0; i < t * n; i++) {
+    let m = Number.NEGATIVE_INFINITY
+    for (let k = 0; k < c; k++) {
+      row[k] = r() * 6 - 3
+      if (row[k] > m) m = row[k]
+    }
+    let sum = 0
+    for (let k = 0; k < c; k++) sum += Math.exp(row[k] - m)
+    const lse = m + Math.log(sum)
+    for (let k = 0; k < c; k++) logProbs[i * c + k] = row[k] - lse
+  }
+  const targets = new Int32Array(n * s)
+  for (let i = 0; i < targets.length; i++) targets[i] = 1 + Math.floor(r() * (c - 1))
+  return { logProbs, targets, inputLengths: new Int32Array(n).fill(t), targetLengths: new Int32Array(n).fill(s) }
 }
 
 /** Data for the elementwise losses, the distributions of torch_bench.py's make_data. */
@@ -459,6 +511,8 @@ function dataFor(w) {
     d = { input, target }
   } else if (isMulti(w.loss)) {
     d = multiData(w, r)
+  } else if (isSeq(w.loss)) {
+    d = seqData(w, r)
   } else {
     d = elementData(w.loss, w.elements, r)
   }
@@ -497,7 +551,18 @@ function lkArgs(w, d) {
 function lkOpts(loss) {
   return loss === 'marginRankingLoss' ? { margin: MARGIN_RANKING_MARGIN } : undefined
 }
+/** losskit's arguments of a sequence loss: logProbs (T, N, C), targets (N, S), inputLengths, targetLengths. */
+function lkSeqArgs(w, d) {
+  return [{ data: d.logProbs, shape: [w.t, w.n, w.c] }, { data: d.targets, shape: [w.n, w.s] }, d.inputLengths, d.targetLengths]
+}
 function lkCall(w, d, gradOut) {
+  if (isSeq(w.loss)) {
+    const args = lkSeqArgs(w, d)
+    const f = lk[w.loss]
+    const fg = lk[`${w.loss}WithGrad`]
+    const o = { gradOut }
+    return w.grad ? () => fg(...args, o).loss : () => f(...args)
+  }
   if (isMulti(w.loss)) {
     const args = lkArgs(w, d)
     const opts = lkOpts(w.loss)
@@ -538,6 +603,7 @@ const PLAIN = {
   marginRankingLoss: [pj.marginRankingLoss, pj.marginRankingLossWithGrad],
   tripletMarginLoss: [pj.tripletMarginLoss, pj.tripletMarginLossWithGrad],
   cosineEmbeddingLoss: [pj.cosineEmbeddingLoss, pj.cosineEmbeddingLossWithGrad],
+  // ctcLoss: no plain JS baseline (its column shows –; the self-check compares with torch only)
 }
 /** plainjs.mjs's arguments of a multi-tensor loss (its ...WithGrad form takes gradOut after them). */
 function plainArgs(w, d) {
@@ -637,22 +703,26 @@ function gradsErr(gs, refs) {
 function selfCheck(torchVersion, losses = ALL_LOSSES) {
   const cases = []
   for (const loss of losses) {
-    const sizes =
-      isClass(loss) || isRow(loss)
+    const sizes = isSeq(loss)
+      ? [[20, 3, 6, 5]]
+      : isClass(loss) || isRow(loss)
         ? [
             [32, 10],
             [256, 1000],
           ]
         : [[320], [262144]]
     for (const s of sizes) {
-      const w = isClass(loss)
-        ? { loss, n: s[0], c: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
-        : isRow(loss)
-          ? { loss, n: s[0], dim: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
-          : { loss, numel: s[0], elements: s[0], size: fmtCount(s[0]) }
+      const w = isSeq(loss)
+        ? { loss, t: s[0], n: s[1], c: s[2], s: s[3], elements: s[0] * s[1] * s[2], size: `(T,N,C,S)=(${s.join(',')})` }
+        : isClass(loss)
+          ? { loss, n: s[0], c: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
+          : isRow(loss)
+            ? { loss, n: s[0], dim: s[1], elements: s[0] * s[1], size: `${s[0]}×${s[1]}` }
+            : { loss, numel: s[0], elements: s[0], size: fmtCount(s[0]) }
       // own seeds: the benchmark's data cache must not be disturbed
       const r = rng(12345 + w.elements + loss.length)
       const d = (() => {
+        if (isSeq(loss)) return seqData(w, r)
         if (isMulti(loss)) return multiData(w, r, { check: true })
         if (isClass(loss)) {
           const input = Float32Array.from({ length: w.elements }, () => r() * 6 - 3)
@@ -683,24 +753,35 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
         if (hasVariance(loss)) return { input, target, variance: Float32Array.from({ length: w.elements }, () => 0.1 + r()) }
         return { input, target }
       })()
-      const [f, fg] = PLAIN[loss]
-      const pArgs = isMulti(loss)
-        ? plainArgs(w, d)
-        : isClass(loss)
-          ? [d.input, d.target, w.n, w.c]
-          : hasVariance(loss)
-            ? [d.input, d.target, d.variance]
-            : [d.input, d.target]
-      const pg = fg(...pArgs)
-      const plain = { loss: f(...pArgs), grads: gradList(loss, pg) }
-      const c = { name: `${SHORT[loss]} ${w.size}`, w, d, plain, lk: {}, problems: [] }
-      if (relErr(pg.loss, plain.loss) > 1e-12) c.problems.push('plain JS: forward and withGrad losses differ')
+      // no plain JS baseline (CTC): losskit is checked against torch only
+      let plain = null
+      let plainProblem = null
+      if (PLAIN[loss]) {
+        const [f, fg] = PLAIN[loss]
+        const pArgs = isMulti(loss)
+          ? plainArgs(w, d)
+          : isClass(loss)
+            ? [d.input, d.target, w.n, w.c]
+            : hasVariance(loss)
+              ? [d.input, d.target, d.variance]
+              : [d.input, d.target]
+        const pg = fg(...pArgs)
+        plain = { loss: f(...pArgs), grads: gradList(loss, pg) }
+        if (relErr(pg.loss, plain.loss) > 1e-12) plainProblem = 'plain JS: forward and withGrad losses differ'
+      }
+      const c = { name: `${SHORT[loss]} ${w.size}`, w, d, plain, lk: {}, problems: plainProblem ? [plainProblem] : [] }
       if (lk) {
         for (const th of THREADS) {
           try {
             lk.setNumThreads(th)
-            const x = isMulti(loss) ? null : lkInput(w, d)
-            const args = isMulti(loss) ? lkArgs(w, d) : hasVariance(loss) ? [x, d.target, d.variance] : [x, d.target]
+            const x = isMulti(loss) || isSeq(loss) ? null : lkInput(w, d)
+            const args = isSeq(loss)
+              ? lkSeqArgs(w, d)
+              : isMulti(loss)
+                ? lkArgs(w, d)
+                : hasVariance(loss)
+                  ? [x, d.target, d.variance]
+                  : [x, d.target]
             const opts = lkOpts(loss)
             const tail = opts ? [opts] : []
             const l = lk[loss](...args, ...tail)
@@ -744,16 +825,28 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
       torchRes = runTorch({
         mode: 'check',
         cases: cases.map((c) =>
-          isMulti(c.w.loss)
-            ? { loss: c.w.loss, n: c.w.n, dim: c.w.dim, args: c.d.args.map((a) => Array.from(a)) }
-            : {
+          isSeq(c.w.loss)
+            ? {
                 loss: c.w.loss,
+                t: c.w.t,
                 n: c.w.n,
                 c: c.w.c,
-                input: Array.from(c.d.input),
-                target: Array.from(c.d.target),
-                variance: c.d.variance ? Array.from(c.d.variance) : undefined,
-              },
+                s: c.w.s,
+                log_probs: Array.from(c.d.logProbs),
+                targets: Array.from(c.d.targets),
+                input_lengths: Array.from(c.d.inputLengths),
+                target_lengths: Array.from(c.d.targetLengths),
+              }
+            : isMulti(c.w.loss)
+              ? { loss: c.w.loss, n: c.w.n, dim: c.w.dim, args: c.d.args.map((a) => Array.from(a)) }
+              : {
+                  loss: c.w.loss,
+                  n: c.w.n,
+                  c: c.w.c,
+                  input: Array.from(c.d.input),
+                  target: Array.from(c.d.target),
+                  variance: c.d.variance ? Array.from(c.d.variance) : undefined,
+                },
         ),
       }).results
     } catch (e) {
@@ -767,19 +860,21 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
     if (t) t.grads ??= t.grad_variance ? [t.grad, t.grad_variance] : [t.grad]
     const row = { case: c.name, problems: c.problems }
     const which = (e) => gradName(c.w.loss, e.k)
-    if (t) {
+    if (t && c.plain) {
       row.plainVsTorch = { loss: relErr(c.plain.loss, t.loss), grad: gradsErr(c.plain.grads, t.grads).err }
       if (row.plainVsTorch.loss > LOSS_TOL || row.plainVsTorch.grad > GRAD_TOL)
         c.problems.push(`plain JS differs from torch (loss ${fmtE(row.plainVsTorch.loss)}, grad ${fmtE(row.plainVsTorch.grad)})`)
     }
     const l = c.lk[THREADS[0]]
     if (l) {
-      const ge = gradsErr(l.grads, c.plain.grads)
-      row.lkVsPlain = { loss: relErr(l.loss, c.plain.loss), grad: ge.err, where: ge.where }
-      if (row.lkVsPlain.loss > LOSS_TOL || row.lkVsPlain.grad > GRAD_TOL)
-        c.problems.push(
-          `losskit differs from plain JS: loss ${l.loss} vs ${c.plain.loss}; worst grad${which(ge)} |Δ|/max = ${fmtE(ge.err)} at [${ge.where}] (${l.grads[ge.k]?.[ge.where]} vs ${c.plain.grads[ge.k][ge.where]})`,
-        )
+      if (c.plain) {
+        const ge = gradsErr(l.grads, c.plain.grads)
+        row.lkVsPlain = { loss: relErr(l.loss, c.plain.loss), grad: ge.err, where: ge.where }
+        if (row.lkVsPlain.loss > LOSS_TOL || row.lkVsPlain.grad > GRAD_TOL)
+          c.problems.push(
+            `losskit differs from plain JS: loss ${l.loss} vs ${c.plain.loss}; worst grad${which(ge)} |Δ|/max = ${fmtE(ge.err)} at [${ge.where}] (${l.grads[ge.k]?.[ge.where]} vs ${c.plain.grads[ge.k][ge.where]})`,
+          )
+      }
       if (t) {
         const gt = gradsErr(l.grads, t.grads)
         row.lkVsTorch = { loss: relErr(l.loss, t.loss), grad: gt.err, where: gt.where }
@@ -957,7 +1052,20 @@ async function main() {
     if (check.problems.length) {
       console.log('\nSELF-CHECK MISMATCHES:')
       for (const p of check.problems) console.log(`  - ${p}`)
-    } else if (lk) console.log(`all losskit results match the plain JS baseline${torchVersion ? ' and torch' : ''}`)
+    } else if (lk) {
+      const checked = ONLY ? ALL_LOSSES.filter((l) => workloads.some((w) => w.loss === l)) : ALL_LOSSES
+      const plainAll = checked.every((l) => PLAIN[l])
+      const plainNone = !checked.some((l) => PLAIN[l])
+      const what = [
+        plainNone ? null : `the plain JS baseline${plainAll ? '' : ' (where there is one)'}`,
+        torchVersion ? 'torch' : null,
+      ].filter(Boolean)
+      console.log(
+        what.length
+          ? `all losskit results match ${what.join(' and ')}`
+          : 'losskit: no reference to compare with (no plain JS baseline, no torch)',
+      )
+    }
   }
 
   // benchmark
@@ -982,6 +1090,7 @@ async function main() {
     const line = []
     for (const im of impls) {
       if (im.kind === 'torch') continue
+      if (im.kind === 'plainjs' && !PLAIN[w.loss]) continue // no plain JS baseline (CTC): shown as –
       if (im.kind === 'tfjs' && !tfm.tfSupports(w.loss, w.variant)) continue // no tfjs counterpart: shown as –
       gc()
       try {
@@ -1036,6 +1145,8 @@ async function main() {
           grad: w.grad,
           n: w.n,
           c: w.c,
+          t: w.t,
+          s: w.s,
           dim: w.dim,
           numel: w.numel,
           variant: w.variant,
@@ -1077,17 +1188,19 @@ async function main() {
       impl[im.key] = o
     }
     const bound = {}
-    for (const th of [1, ...THREADS.filter((t) => t > 1)]) bound[`${th}t`] = (w.bytes / bwFor(th)) * 1e3
+    // no bound (null, shown as –) where the bytes model has none (CTC: compute-bound)
+    for (const th of [1, ...THREADS.filter((t) => t > 1)]) bound[`${th}t`] = w.bytes ? (w.bytes / bwFor(th)) * 1e3 : null
     return {
       id: w.id,
       loss: w.loss,
       mode: w.grad ? 'forward+grad' : 'forward',
       ...(w.variant ? { variant: w.variant } : {}),
-      shape: isClass(w.loss) ? [w.n, w.c] : isRow(w.loss) ? [w.n, w.dim] : [w.numel],
+      shape: isSeq(w.loss) ? [w.t, w.n, w.c] : isClass(w.loss) ? [w.n, w.c] : isRow(w.loss) ? [w.n, w.dim] : [w.numel],
+      ...(isSeq(w.loss) ? { targetsShape: [w.n, w.s] } : {}),
       elements: w.elements,
       bytes: w.bytes,
       workingSetBytes: w.workingSet,
-      cacheResident: w.workingSet <= cacheLimit,
+      cacheResident: w.bytes ? w.workingSet <= cacheLimit : null,
       boundMs: bound,
       results: impl,
     }
@@ -1129,7 +1242,7 @@ async function main() {
       for (const th of THREADS) {
         const r = row.results[`losskit-${th}t`]
         const b = row.boundMs[`${th}t`]
-        cells.push(r?.medianMs ? `${(r.medianMs / b).toFixed(r.medianMs / b >= 10 ? 0 : 2)}` : '–')
+        cells.push(r?.medianMs && b ? `${(r.medianMs / b).toFixed(r.medianMs / b >= 10 ? 0 : 2)}` : '–')
       }
     }
     md.push(`| ${cells.join(' | ')} |`)
@@ -1138,6 +1251,9 @@ async function main() {
     `Medians of repeated runs, float32, reduction 'mean'. ×r = time ÷ ${lk ? 'losskit at the same thread count (1t for plain JS and tfjs)' : 'plain JS'}; below 1 is faster.`,
     `bound = bytes that must move ÷ measured read bandwidth (1 thread ${(bw.t1 / GB).toFixed(1)} GB/s, 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s); lk ÷ bound = 1 is memory speed.`,
     `† working set fits in the ${(cacheLimit / (1 << 20)).toFixed(0)} MiB last-level cache: the DRAM bound does not bind. ¹ one timed run (the call takes seconds). ≠ loss value off from plain JS (float64 accumulation) by > ${VALUE_TOL}.`,
+    ...(workloads.some((w) => !w.bytes)
+      ? ['CTC: compute-bound (the α/β recursions), so no bandwidth bound (–); no plain JS baseline or tfjs counterpart (–).']
+      : []),
     'tfjs: inputs uploaded and targets one-hot encoded outside the timed loop; the gradient stays a tensor. torch: same distributions, its own data.',
   ]
   const table = md.join('\n')
@@ -1199,6 +1315,7 @@ async function main() {
       marginRankingLoss: 'forward+grad: 5·n·4 (input1 + input2 + target read, both gradients written)',
       tripletMarginLoss: 'forward+grad: 6·N·D·4 (anchor + positive + negative read, their three gradients written)',
       cosineEmbeddingLoss: 'forward+grad: 4·N·D·4 + N·4 (input1 + input2 + targets read, both gradients written)',
+      ctcLoss: 'none: compute-bound (O(T·N·S) log-sum-exps in the alpha/beta recursions); bytes and boundMs are null',
     },
     implementations: impls.map(({ key, label, threads }) => ({ key, label, threads })),
     selfCheck: check ? { rows: check.rows, problems: check.problems } : null,
@@ -1238,7 +1355,7 @@ async function main() {
     series.push({
       key: 'bound',
       label: `memory bound, 1 thread (${(bw.t1 / GB).toFixed(0)} GB/s)`,
-      points: sel.map((r) => [r.elements, r.elements / (r.boundMs['1t'] / 1e3)]),
+      points: sel.filter((r) => r.boundMs['1t']).map((r) => [r.elements, r.elements / (r.boundMs['1t'] / 1e3)]),
     })
     return { title, subtitle: 'forward + gradient, float32, mean', series, xLabel: 'elements (N·C or n)' }
   }

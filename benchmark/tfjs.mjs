@@ -35,6 +35,7 @@
 //                   x / sqrt(Σx² + 1e-12), so the gradients are with respect to the raw
 //                   inputs and Σ x1/‖x1‖ · x2/‖x2‖ = Σx1x2 / sqrt((Σx1² + 1e-12)(Σx2² + 1e-12)),
 //                   PyTorch's cos exactly. Mixed ±1 targets: no tfjs column (–).
+//   ctcLoss         no tfjs equivalent (TF.js has no CTC loss; tfSupports() is false: –)
 
 import { createRequire } from 'node:module'
 

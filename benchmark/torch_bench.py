@@ -23,6 +23,13 @@ workloads give "numel" (marginRankingLoss) or "n" and "dim" (the row losses) and
 the arguments as flat lists (the first k reshaped to (n, dim) for the row
 losses), and check results have "grads", one flat list per differentiated tensor.
 
+ctcLoss (SEQ) takes logProbs (T, N, C), padded targets (N, S), input and target
+lengths: bench workloads give "t", "n", "c", "s" (logProbs = log_softmax of
+U(-3, 3) along C, targets in [1, C), every length T and S; F.ctc_loss with the
+logProbs a leaf and .backward(), its .grad reset to None before each call);
+check cases give "t", "n", "c", "s", "log_probs", "targets", "input_lengths",
+"target_lengths" as flat lists, and check results "loss" and "grad".
+
 Timing mirrors run.mjs: one warm-up call, then timed samples (several calls
 per sample for tiny workloads), the median of the samples, per thread count.
 """
@@ -67,6 +74,8 @@ def loss_fn(name):
         return lambda a, p, n: F.triplet_margin_loss(a, p, n)  # margin 1, p 2, eps 1e-6
     if name == "cosineEmbeddingLoss":
         return lambda x1, x2, y: F.cosine_embedding_loss(x1, x2, y)  # margin 0
+    if name == "ctcLoss":
+        return lambda lp, t, il, tl: F.ctc_loss(lp, t, il, tl)  # blank 0, reduction 'mean'
     raise ValueError(f"unknown loss {name}")
 
 
@@ -74,6 +83,7 @@ HAS_VARIANCE = ("gaussianNllLoss",)
 # losses of several differentiable tensors: how many (the first k arguments)
 MULTI = {"marginRankingLoss": 2, "tripletMarginLoss": 3, "cosineEmbeddingLoss": 2}
 ROW = ("tripletMarginLoss", "cosineEmbeddingLoss")
+SEQ = ("ctcLoss",)
 
 
 def sign(shape, gen):
@@ -82,6 +92,11 @@ def sign(shape, gen):
 
 def make_data(w, gen):
     name = w["loss"]
+    if name in SEQ:
+        t, n, c, s = w["t"], w["n"], w["c"], w["s"]
+        lp = torch.log_softmax(torch.rand(t, n, c, generator=gen) * 6 - 3, dim=2)
+        targets = torch.randint(1, c, (n, s), generator=gen)
+        return lp, targets, torch.full((n,), t, dtype=torch.long), torch.full((n,), s, dtype=torch.long)
     if name in ("crossEntropy", "nllLoss"):
         n, c = w["n"], w["c"]
         x = torch.rand(n, c, generator=gen) * 6 - 3
@@ -132,6 +147,23 @@ def make_call_multi(w, *args):
         gs = torch.autograd.grad(loss, diff)
         return (loss.item(), *gs)
     return call_m_grad
+
+
+def make_call_seq(w, lp, targets, input_lengths, target_lengths):
+    f = loss_fn(w["loss"])
+    if not w["grad"]:
+        def call_s():
+            with torch.no_grad():
+                return f(lp, targets, input_lengths, target_lengths).item()
+        return call_s
+    leaf = lp.detach().requires_grad_(True)
+
+    def call_s_grad():
+        leaf.grad = None  # a fresh gradient each call (no accumulation across calls)
+        loss = f(leaf, targets, input_lengths, target_lengths)
+        loss.backward()
+        return loss.item(), leaf.grad
+    return call_s_grad
 
 
 def make_call(w, x, t, v=None):
@@ -205,7 +237,12 @@ def bench(cfg):
     results = []
     for w in cfg["workloads"]:
         data = make_data(w, gen)
-        call = make_call_multi(w, *data) if w["loss"] in MULTI else make_call(w, *data)
+        if w["loss"] in SEQ:
+            call = make_call_seq(w, *data)
+        elif w["loss"] in MULTI:
+            call = make_call_multi(w, *data)
+        else:
+            call = make_call(w, *data)
         for threads in cfg["threads"]:
             torch.set_num_threads(threads)
             med, reps = measure(call, cfg)
@@ -219,6 +256,16 @@ def check(cfg):
     torch.set_num_threads(1)
     out = []
     for case in cfg["cases"]:
+        if case["loss"] in SEQ:
+            t, n, c, s = case["t"], case["n"], case["c"], case["s"]
+            lp = torch.tensor(case["log_probs"], dtype=torch.float32).reshape(t, n, c).requires_grad_(True)
+            targets = torch.tensor(case["targets"], dtype=torch.long).reshape(n, s)
+            il = torch.tensor(case["input_lengths"], dtype=torch.long)
+            tl = torch.tensor(case["target_lengths"], dtype=torch.long)
+            loss = loss_fn(case["loss"])(lp, targets, il, tl)
+            loss.backward()
+            out.append({"loss": loss.item(), "grad": lp.grad.reshape(-1).tolist()})
+            continue
         if case["loss"] in MULTI:
             k = MULTI[case["loss"]]
             ts = [torch.tensor(a, dtype=torch.float32) for a in case["args"]]

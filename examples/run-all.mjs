@@ -4,7 +4,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const examples = ['verify-cross-entropy-nll.mjs', 'verify-kl-divergence.mjs', 'train-softmax-classifier.mjs', 'train-binary-classifier.mjs']
+const examples = [
+  'verify-cross-entropy-nll.mjs',
+  'verify-kl-divergence.mjs',
+  'train-softmax-classifier.mjs',
+  'train-binary-classifier.mjs',
+  'fit-ctc-alignment.mjs',
+]
 let failed = 0
 for (const e of examples) {
   console.log(`\n=== examples/${e}`)

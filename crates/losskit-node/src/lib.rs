@@ -463,6 +463,7 @@ losses! {
     multi_margin_loss, multi_margin_loss_async, "multiMarginLoss", "multiMarginLossAsync" => losses::multi_margin_loss::run;
     cosine_embedding_loss, cosine_embedding_loss_async, "cosineEmbeddingLoss", "cosineEmbeddingLossAsync" => losses::cosine_embedding_loss::run;
     triplet_margin_loss, triplet_margin_loss_async, "tripletMarginLoss", "tripletMarginLossAsync" => losses::triplet_margin_loss::run;
+    ctc_loss, ctc_loss_async, "ctcLoss", "ctcLossAsync" => losses::ctc_loss::run;
     triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_async, "tripletMarginWithDistanceLoss", "tripletMarginWithDistanceLossAsync" => losses::triplet_margin_with_distance_loss::run;
 }
 
