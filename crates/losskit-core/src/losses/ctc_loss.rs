@@ -8,10 +8,11 @@
 //! - the fast one runs in the probability domain, in `f64`, each time step
 //!   rescaled to sum 1 (its log kept): one `exp` per `(t, c)`, then only
 //!   multiplications and additions per cell;
-//! - where a step's sum is 0 or not finite (an infeasible alignment, or
-//!   probabilities below `f64`'s range), the sample is recomputed by the
-//!   log-space recursion PyTorch uses (log-sum-exp per cell), which is exact
-//!   there too.
+//! - where a step's sum is 0 or not finite (an infeasible alignment), or a
+//!   cell or probability falls below `f64`'s normal range, the sample is
+//!   recomputed by the log-space recursion PyTorch uses (log-sum-exp per
+//!   cell), vectorised across the extended target ([`super::ctc_lanes`]),
+//!   which is exact there too.
 //!
 //! Accuracy: every cell of the fast recursion is a sum of at most three
 //! non-negative terms times a probability, then one multiplication by the
@@ -24,6 +25,7 @@
 //! below `f64`'s normal range, or any probability that does, sends the sample
 //! to the log-space recursion: the fast path never drops a term.
 
+use super::ctc_lanes;
 use crate::call::{Args, Indices};
 use crate::error::{Error, Result};
 use crate::par::map_chunks;
@@ -72,57 +74,88 @@ impl<T: Real> Sample<'_, T> {
         sl > 1 && self.ext[sl - 2] == self.ext[sl - 1]
     }
 
-    /// The log-space recursion: `nll` and, into `grad` (`len × C`,
-    /// `grad[t·C + c]`), `∂nll/∂lp` unscaled. `alpha` and
-    /// `beta` are scratch of `len · (2S + 1)`.
-    fn log_space(&self, alpha: &mut [f64], beta: &mut [f64], grad: Option<&mut [f64]>, c: usize) -> f64 {
+    /// The log-space recursion (PyTorch's, one log-sum-exp per cell), each
+    /// time step vectorised across the extended target
+    /// ([`super::ctc_lanes`]): `nll` and, into `grad` (`len × C`,
+    /// `grad[t·C + c]`), `∂nll/∂lp` unscaled. `w` holds the scratch.
+    #[allow(clippy::many_single_char_names)]
+    fn log_space(&self, w: &mut Scratch, grad: Option<&mut [f64]>, c: usize) -> f64 {
         let (tl, sl) = (self.len, self.ext.len());
+        let wd = sl + 2;
         let ninf = f64::NEG_INFINITY;
-        alpha[..tl * sl].fill(ninf);
-        alpha[0] = self.at(0, self.blank);
+        w.grow(tl, wd, c);
+        let Scratch { alpha, beta, lpg, skip_a, skip_b, ab, acc, .. } = w;
+        skip_a.clear();
+        skip_a.extend((0..sl).map(|s| if self.skip(s) { 0.0 } else { ninf }));
+        skip_b.clear();
+        skip_b.extend((0..sl).map(|s| if s + 2 < sl && self.skip(s + 2) { 0.0 } else { ninf }));
+        lpg.resize(sl, 0.0);
+        // α rows are padded at the front: cell s of step t at alpha[t·wd + 2 + s].
+        alpha[..wd].fill(ninf);
+        alpha[2] = self.at(0, self.blank);
         if sl > 1 {
-            alpha[1] = self.at(0, self.ext[1]);
+            alpha[3] = self.at(0, self.ext[1]);
         }
         for t in 1..tl {
             for s in 0..sl {
-                let p = &alpha[(t - 1) * sl..t * sl];
-                let a2 = if s > 0 { p[s - 1] } else { ninf };
-                let a3 = if self.skip(s) { p[s - 2] } else { ninf };
-                let v = lse3(p[s], a2, a3);
-                alpha[t * sl + s] = if v == ninf { ninf } else { v + self.at(t, self.ext[s]) };
+                lpg[s] = self.at(t, self.ext[s]);
             }
+            let (prev, cur) = alpha[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
+            ctc_lanes::step(ctc_lanes::Step { alpha: true, from: prev, to: cur, skip: skip_a, lp: lpg });
+            cur[0] = ninf;
+            cur[1] = ninf;
         }
-        let last = &alpha[(tl - 1) * sl..tl * sl];
+        let last = &alpha[(tl - 1) * wd + 2..tl * wd];
         let nll = -(if sl > 1 { lse2(last[sl - 1], last[sl - 2]) } else { last[0] });
         let Some(grad) = grad else { return nll };
-        beta[..tl * sl].fill(ninf);
-        beta[(tl - 1) * sl + sl - 1] = self.at(tl - 1, self.blank);
+        // β rows are padded at the end: cell s of step t at beta[t·wd + s].
+        let lastb = &mut beta[(tl - 1) * wd..tl * wd];
+        lastb.fill(ninf);
+        lastb[sl - 1] = self.at(tl - 1, self.blank);
         if sl > 1 {
-            beta[(tl - 1) * sl + sl - 2] = self.at(tl - 1, self.ext[sl - 2]);
+            lastb[sl - 2] = self.at(tl - 1, self.ext[sl - 2]);
         }
         for t in (0..tl - 1).rev() {
             for s in 0..sl {
-                let n = &beta[(t + 1) * sl..(t + 2) * sl];
-                let b2 = if s + 1 < sl { n[s + 1] } else { ninf };
-                let b3 = if s + 2 < sl && self.skip(s + 2) { n[s + 2] } else { ninf };
-                let v = lse3(n[s], b2, b3);
-                beta[t * sl + s] = if v == ninf { ninf } else { v + self.at(t, self.ext[s]) };
+                lpg[s] = self.at(t, self.ext[s]);
             }
+            let (cur, next) = beta[t * wd..(t + 2) * wd].split_at_mut(wd);
+            ctc_lanes::step(ctc_lanes::Step { alpha: false, from: next, to: cur, skip: skip_b, lp: lpg });
+            cur[sl] = ninf;
+            cur[sl + 1] = ninf;
         }
-        let mut lcab = vec![ninf; c];
+        // Per step, Σ_{s: l'(s) = k} α·β in log space: the terms relative to
+        // their maximum, exponentiated in lanes, summed per class.
+        ab.resize(sl, 0.0);
+        lpg.resize(sl.max(c), 0.0);
         for t in 0..tl {
-            lcab.fill(ninf);
+            let mut m = ninf;
             for s in 0..sl {
-                let k = self.ext[s];
-                lcab[k] = lse2(lcab[k], alpha[t * sl + s] + beta[t * sl + s]);
+                let v = alpha[t * wd + 2 + s] + beta[t * wd + s];
+                ab[s] = v;
+                m = m.max(v);
             }
-            if t == tl - 1 && self.last_overwrites() {
-                lcab[self.blank] = alpha[t * sl + sl - 2] + beta[t * sl + sl - 2];
+            acc.clear();
+            acc.resize(c, 0.0);
+            if m > ninf {
+                ctc_lanes::exps(ctc_lanes::ExpShifted { x: &mut ab[..sl], m });
+                for s in 0..sl {
+                    acc[self.ext[s]] += ab[s];
+                }
+                if t == tl - 1 && self.last_overwrites() {
+                    acc[self.blank] = ab[sl - 2];
+                }
             }
             for k in 0..c {
-                let lp = self.at(t, k);
-                grad[t * c + k] = lp.exp() - (lcab[k] + nll - lp).exp();
+                lpg[k] = self.at(t, k);
             }
+            ctc_lanes::grad(ctc_lanes::GradRow {
+                lp: &lpg[..c],
+                acc,
+                m,
+                nll,
+                out: &mut grad[t * c..(t + 1) * c],
+            });
         }
         nll
     }
@@ -417,14 +450,22 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
             // PyTorch ≥ 2.4: loss 0 for an empty target, else infinity; zero gradient.
             (if lt == 0 { 0.0 } else { f64::INFINITY }, false)
         } else {
-            bufs.grow(li, sl, c);
-            let g = if has_grad { Some(&mut bufs.grad[..li * c]) } else { None };
-            let fast = smp.scaled(&mut bufs.ep, &mut bufs.alpha, &mut bufs.beta, g, c);
+            if bufs.grad.len() < li * c {
+                bufs.grad.resize(li * c, 0.0);
+            }
+            let need = li * c;
+            if bufs.rec.ep.len() < need {
+                bufs.rec.ep.resize(need, 0.0);
+            }
+            bufs.rec.grow(li, sl + 2, c);
+            let r = &mut bufs.rec;
+            let g = if has_grad { Some(&mut bufs.grad[..need]) } else { None };
+            let fast = smp.scaled(&mut r.ep, &mut r.alpha, &mut r.beta, g, c);
             let nll = match fast {
                 Some(v) => v,
                 None => {
-                    let g = if has_grad { Some(&mut bufs.grad[..li * c]) } else { None };
-                    smp.log_space(&mut bufs.alpha, &mut bufs.beta, g, c)
+                    let g = if has_grad { Some(&mut bufs.grad[..need]) } else { None };
+                    smp.log_space(&mut bufs.rec, g, c)
                 }
             };
             (nll, has_grad)
@@ -490,12 +531,34 @@ thread_local! {
 /// Most scratch a thread keeps between calls (bytes); above it the buffers are freed.
 const KEEP_BYTES: usize = 64 << 20;
 
-/// Per-thread scratch, grown to the largest sample it has seen.
+/// The recursion's scratch (see [`Sample::log_space`]).
 #[derive(Default)]
-struct Bufs {
+struct Scratch {
     ep: Vec<f64>,
     alpha: Vec<f64>,
     beta: Vec<f64>,
+    lpg: Vec<f64>,
+    skip_a: Vec<f64>,
+    skip_b: Vec<f64>,
+    ab: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+impl Scratch {
+    /// Room for `t` steps of `wd` padded cells.
+    fn grow(&mut self, t: usize, wd: usize, _c: usize) {
+        for v in [&mut self.alpha, &mut self.beta] {
+            if v.len() < t * wd {
+                v.resize(t * wd, 0.0);
+            }
+        }
+    }
+}
+
+/// Per-thread scratch, grown to the largest sample it has seen.
+#[derive(Default)]
+struct Bufs {
+    rec: Scratch,
     /// This sample's gradient, `grad[t·C + c]`.
     grad: Vec<f64>,
 }
@@ -503,22 +566,9 @@ struct Bufs {
 impl Bufs {
     /// Frees the buffers when they hold more than [`KEEP_BYTES`].
     fn trim(&mut self) {
-        let bytes =
-            8 * (self.ep.capacity() + self.alpha.capacity() + self.beta.capacity() + self.grad.capacity());
+        let bytes = 8 * (self.rec.alpha.capacity() + self.rec.beta.capacity() + self.grad.capacity());
         if bytes > KEEP_BYTES {
             *self = Self::default();
         }
-    }
-
-    fn grow(&mut self, t: usize, s: usize, c: usize) {
-        let need = |v: &mut Vec<f64>, len: usize| {
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
-        };
-        need(&mut self.ep, t * c);
-        need(&mut self.alpha, t * s);
-        need(&mut self.beta, t * s);
-        need(&mut self.grad, t * c);
     }
 }

@@ -4,6 +4,7 @@
 pub mod binary_cross_entropy;
 pub mod binary_cross_entropy_with_logits;
 pub mod cosine_embedding_loss;
+pub mod ctc_lanes;
 pub mod ctc_loss;
 pub mod gaussian_nll_loss;
 pub mod hinge_embedding_loss;
