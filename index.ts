@@ -1531,18 +1531,31 @@ export interface LossWithGradFunction<K extends DeclaredLoss, P extends boolean 
   ): Ret<P, LossGradResult<K, number | Tensor<A>, A>>
 }
 
+/**
+ * What a module's `forward` returns for its options `O`: a Tensor for
+ * `reduction: 'none'`, a number for the other reductions (and for none given),
+ * either when the reduction is not known at compile time.
+ */
+export type ModuleLoss<O, A extends FloatArray> = O extends { reduction: 'none' }
+  ? Tensor<A>
+  : O extends { reduction: infer R }
+    ? 'none' extends R
+      ? number | Tensor<A>
+      : number
+    : number
+
 /** A `torch.nn` module of a declared loss: options fixed and validated at construction. */
-export interface LossModule<K extends DeclaredLoss, A extends FloatArray = FloatArray> {
-  readonly options: Readonly<Sig<K, A>['options']>
+export interface LossModule<K extends DeclaredLoss, A extends FloatArray = FloatArray, O = Sig<K, A>['options']> {
+  readonly options: Readonly<O>
   /** The loss, as the functional form. */
-  forward(...args: Sig<K, A>['args']): number | Tensor<A>
+  forward(...args: Sig<K, A>['args']): ModuleLoss<O, A>
   /** The loss and its gradient, as the functional `…WithGrad` form; `gradOutput` last. */
-  forwardWithGrad(...args: [...Sig<K, A>['args'], gradOutput?: number | TensorLike<A>]): LossGradResult<K, number | Tensor<A>, A>
+  forwardWithGrad(...args: [...Sig<K, A>['args'], gradOutput?: number | TensorLike<A>]): LossGradResult<K, ModuleLoss<O, A>, A>
 }
 
-/** The class of a {@link LossModule}. */
+/** The class of a {@link LossModule}; its type knows the reduction it was built with. */
 export interface LossModuleClass<K extends DeclaredLoss> {
-  new <A extends FloatArray = FloatArray>(options?: Sig<K, A>['options']): LossModule<K, A>
+  new <A extends FloatArray = FloatArray, const O extends Sig<K, A>['options'] = Record<never, never>>(options?: O): LossModule<K, A, O>
 }
 
 /** A declared loss's option keys; with `withGrad`, the gradient's too. */
@@ -1962,16 +1975,16 @@ function freezeOptions(fn: string, o: unknown, known: ReadonlySet<string>): Reco
   return Object.freeze({ ...optionsArg(fn, o, known) })
 }
 
-/** `torch.nn.CrossEntropyLoss`: options fixed and validated at construction. */
-export class CrossEntropyLoss<A extends FloatArray = FloatArray> {
-  readonly options: Readonly<CrossEntropyOptions<A>>
+/** `torch.nn.CrossEntropyLoss`: options fixed and validated at construction; its type knows the reduction. */
+export class CrossEntropyLoss<A extends FloatArray = FloatArray, const O extends CrossEntropyOptions<A> = Record<never, never>> {
+  readonly options: Readonly<O>
   #parsed: ClassParsed<FloatArray>
-  constructor(options?: CrossEntropyOptions<A>) {
-    this.options = freezeOptions('CrossEntropyLoss', options, CE_MODULE_KEYS) as CrossEntropyOptions<A>
+  constructor(options?: O) {
+    this.options = freezeOptions('CrossEntropyLoss', options, CE_MODULE_KEYS) as O
     this.#parsed = parseClassOptions('CrossEntropyLoss', this.options as Record<string, unknown>, undefined, true)
   }
   /** The loss, as {@link crossEntropy}. */
-  forward(input: TensorLike<A>, target: ClassTarget<A>): number | Tensor<A> {
+  forward(input: TensorLike<A>, target: ClassTarget<A>): ModuleLoss<O, A> {
     return classLoss(
       'CrossEntropyLoss.forward',
       false,
@@ -1981,10 +1994,10 @@ export class CrossEntropyLoss<A extends FloatArray = FloatArray> {
       this.#parsed,
       false,
       undefined,
-    ) as number | Tensor<A>
+    ) as ModuleLoss<O, A>
   }
   /** The loss and its gradient, as {@link crossEntropyWithGrad}. */
-  forwardWithGrad(input: TensorLike<A>, target: ClassTarget<A>, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
+  forwardWithGrad(input: TensorLike<A>, target: ClassTarget<A>, gradOutput?: number | TensorLike<A>): WithGrad<ModuleLoss<O, A>, A> {
     return classLoss(
       'CrossEntropyLoss.forwardWithGrad',
       false,
@@ -1994,26 +2007,33 @@ export class CrossEntropyLoss<A extends FloatArray = FloatArray> {
       this.#parsed,
       true,
       gradOutput,
-    ) as WithGrad<number | Tensor<A>, A>
+    ) as WithGrad<ModuleLoss<O, A>, A>
   }
 }
 
-/** `torch.nn.NLLLoss`: options fixed and validated at construction. */
-export class NLLLoss<A extends FloatArray = FloatArray> {
-  readonly options: Readonly<NLLLossOptions<A>>
+/** `torch.nn.NLLLoss`: options fixed and validated at construction; its type knows the reduction. */
+export class NLLLoss<A extends FloatArray = FloatArray, const O extends NLLLossOptions<A> = Record<never, never>> {
+  readonly options: Readonly<O>
   #parsed: ClassParsed<FloatArray>
-  constructor(options?: NLLLossOptions<A>) {
-    this.options = freezeOptions('NLLLoss', options, NLL_MODULE_KEYS) as NLLLossOptions<A>
+  constructor(options?: O) {
+    this.options = freezeOptions('NLLLoss', options, NLL_MODULE_KEYS) as O
     this.#parsed = parseClassOptions('NLLLoss', this.options as Record<string, unknown>, undefined, false)
   }
   /** The loss, as {@link nllLoss}. */
-  forward(input: TensorLike<A>, target: IndexTarget): number | Tensor<A> {
-    return classLoss('NLLLoss.forward', true, input, target, this.options as Record<string, unknown>, this.#parsed, false, undefined) as
-      | number
-      | Tensor<A>
+  forward(input: TensorLike<A>, target: IndexTarget): ModuleLoss<O, A> {
+    return classLoss(
+      'NLLLoss.forward',
+      true,
+      input,
+      target,
+      this.options as Record<string, unknown>,
+      this.#parsed,
+      false,
+      undefined,
+    ) as ModuleLoss<O, A>
   }
   /** The loss and its gradient, as {@link nllLossWithGrad}. */
-  forwardWithGrad(input: TensorLike<A>, target: IndexTarget, gradOutput?: number | TensorLike<A>): WithGrad<number | Tensor<A>, A> {
+  forwardWithGrad(input: TensorLike<A>, target: IndexTarget, gradOutput?: number | TensorLike<A>): WithGrad<ModuleLoss<O, A>, A> {
     return classLoss(
       'NLLLoss.forwardWithGrad',
       true,
@@ -2023,7 +2043,7 @@ export class NLLLoss<A extends FloatArray = FloatArray> {
       this.#parsed,
       true,
       gradOutput,
-    ) as WithGrad<number | Tensor<A>, A>
+    ) as WithGrad<ModuleLoss<O, A>, A>
   }
 }
 

@@ -303,7 +303,7 @@ console.log('  async ESM ok:', await pending)
 }
 
 // Strict TypeScript. Every @ts-expect-error must meet an error, or tsc fails with TS2578.
-const tsCheck = (flavor) => `import { crossEntropy, crossEntropyWithGrad, CrossEntropyLoss, tensor, type Tensor } from 'losskit'
+const tsCheck = (flavor) => `import { crossEntropy, crossEntropyWithGrad, CrossEntropyLoss, MSELoss, tensor, type Tensor } from 'losskit'
 ${hasAsync ? "import * as lkAsync from 'losskit/async'\n" : ''}
 const t: Tensor<Float64Array> = tensor(new Float64Array(${JSON.stringify(LOGITS)}), [2, 3])
 const target = new Int32Array([0, 1])
@@ -313,7 +313,11 @@ const perSample: Tensor<Float64Array> = crossEntropy(t, target, { reduction: 'no
 const f32: Tensor<Float32Array> = crossEntropy(tensor(new Float32Array(6), [2, 3]), target, { reduction: 'none' })
 const withGrad: { loss: number; grad: Tensor<Float64Array> } = crossEntropyWithGrad(t, target)
 const viaModule = new CrossEntropyLoss({ reduction: 'mean' }).forward(t, target)
-export const used = [mean, sum, perSample, f32, withGrad, viaModule, '${flavor}']
+// Modules know their reduction: 'none' gives a Tensor, the others a number.
+const moduleMean: number = new CrossEntropyLoss({ ignoreIndex: 1 }).forward(t, target)
+const moduleNone: Tensor = new CrossEntropyLoss({ reduction: 'none' }).forward(t, target)
+const mseSum: number = new MSELoss({ reduction: 'sum' }).forward(t, t)
+export const used = [mean, sum, perSample, f32, withGrad, viaModule, moduleMean, moduleNone, mseSum, '${flavor}']
 
 // @ts-expect-error 'avg' is not a reduction
 crossEntropy(t, target, { reduction: 'avg' })
@@ -325,7 +329,11 @@ crossEntropy(new Int32Array(6), target)
 const n: number = crossEntropy(t, target, { reduction: 'none' })
 // @ts-expect-error labelSmoothing is a number
 crossEntropy(t, target, { labelSmoothing: '0.1' })
-export const misused = [n]
+// @ts-expect-error a module built with reduction 'none' gives a Tensor, not a number
+const moduleN: number = new CrossEntropyLoss({ reduction: 'none' }).forward(t, target)
+// @ts-expect-error a module without reduction 'none' gives a number, not a Tensor
+const moduleT: Tensor = new MSELoss().forward(t, t)
+export const misused = [n, moduleN, moduleT]
 ${
   hasAsync
     ? `
