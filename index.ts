@@ -247,6 +247,33 @@ function describe(v: unknown): string {
 const MAX_DIM = Number.MAX_SAFE_INTEGER
 
 /**
+ * A tensor's shape: `shape`, or `dims` for the tensors of onnxruntime-node
+ * (`ort.Tensor`, whose `data` is a getter) and transformers.js, so that a
+ * model's output goes straight in.
+ */
+function shapeField(v: object): unknown {
+  const t = v as { shape?: unknown; dims?: unknown }
+  return t.shape !== undefined ? t.shape : t.dims
+}
+
+/** Whether `v` is a tensor-like object: `data` and `shape` (or `dims`). */
+function isTensorObject(v: unknown): v is { data: unknown } {
+  return typeof v === 'object' && v !== null && 'data' in v && ('shape' in v || 'dims' in v)
+}
+
+/**
+ * The error for a tensor whose data losskit does not compute in: an ort or
+ * transformers.js tensor names its element type (`'float16'`, …).
+ */
+function dataTypeError(fn: string, name: string, v: object, d: unknown, expected: string): never {
+  const type = (v as { type?: unknown }).type
+  if (typeof type === 'string') {
+    fail(fn, 'ERR_INVALID_ARG_TYPE', `${name} is a tensor of type '${type}', which losskit does not compute in: it takes ${expected}`)
+  }
+  fail(fn, 'ERR_INVALID_ARG_TYPE', `${name}.data must be ${expected}, got ${describe(d)}`)
+}
+
+/**
  * Throws when `a` is backed by a detached ArrayBuffer (a transferred buffer
  * reads as length 0; a genuinely empty one can still be viewed).
  */
@@ -296,13 +323,11 @@ function floatTensor<A extends FloatArray>(fn: string, name: string, v: unknown,
   if (isFloat(v)) {
     data = v
     shape = [v.length]
-  } else if (typeof v === 'object' && v !== null && 'data' in v && 'shape' in v) {
-    const d = (v as Tensor<unknown>).data
-    if (!isFloat(d)) {
-      fail(fn, 'ERR_INVALID_ARG_TYPE', `${name}.data must be a Float32Array or Float64Array, got ${describe(d)}`)
-    }
+  } else if (isTensorObject(v)) {
+    const d = v.data
+    if (!isFloat(d)) dataTypeError(fn, name, v, d, 'a Float32Array or Float64Array')
     data = d
-    shape = checkShape(fn, name, (v as Tensor<unknown>).shape, data.length)
+    shape = checkShape(fn, name, shapeField(v), data.length)
   } else {
     fail(fn, 'ERR_INVALID_ARG_TYPE', `${name} must be a Float32Array, a Float64Array or a tensor { data, shape }, got ${describe(v)}`)
   }
@@ -782,11 +807,11 @@ function classLoss(
       )
     if (!Number.isSafeInteger(target)) fail(fn, 'ERR_OUT_OF_RANGE', `target = ${target} is out of range: it must be an integer class index`)
     tScalar = target
-  } else if (isIndex(target) || (typeof target === 'object' && target !== null && isIndex((target as Tensor<unknown>).data))) {
+  } else if (isIndex(target) || (isTensorObject(target) && isIndex(target.data))) {
     const bare = isIndex(target)
     const data = (bare ? target : (target as Tensor<IndexArray>).data) as IndexArray
     attached(fn, 'target', data)
-    const ts = bare ? undefined : checkShape(fn, 'target', (target as Tensor<unknown>).shape, data.length)
+    const ts = bare ? undefined : checkShape(fn, 'target', shapeField(target as object), data.length)
     if (ts === undefined ? !(s.length === 2 && data.length === n) : !sameShape(ts, lossShapeOf(s))) {
       fail(
         fn,
@@ -795,10 +820,7 @@ function classLoss(
       )
     }
     t = data
-  } else if (
-    !nll &&
-    (isFloat(target) || (typeof target === 'object' && target !== null && 'data' in target && isFloat((target as Tensor<unknown>).data)))
-  ) {
+  } else if (!nll && (isFloat(target) || (isTensorObject(target) && isFloat(target.data)))) {
     const tt = floatTensor(fn, 'target', target, x.data)
     if (!sameShape(tt.shape, s)) {
       fail(
@@ -809,6 +831,15 @@ function classLoss(
     }
     t = tt.data
   } else {
+    if (isTensorObject(target) && typeof (target as { type?: unknown }).type === 'string') {
+      dataTypeError(
+        fn,
+        'target',
+        target,
+        target.data,
+        nll ? 'Int32Array or BigInt64Array class indices' : "class indices or class probabilities of the input's type",
+      )
+    }
     fail(
       fn,
       'ERR_INVALID_ARG_TYPE',
@@ -1408,11 +1439,12 @@ function indexTensor(fn: string, name: string, v: unknown): T<IndexArray> {
     attached(fn, name, v)
     return { data: v, shape: [v.length] }
   }
-  if (typeof v === 'object' && v !== null && 'data' in v && isIndex((v as Tensor<unknown>).data)) {
-    const data = (v as Tensor<IndexArray>).data
+  if (isTensorObject(v) && isIndex(v.data)) {
+    const data = v.data
     attached(fn, name, data)
-    return { data, shape: checkShape(fn, name, (v as Tensor<unknown>).shape, data.length) }
+    return { data, shape: checkShape(fn, name, shapeField(v), data.length) }
   }
+  if (isTensorObject(v) && ArrayBuffer.isView(v.data)) dataTypeError(fn, name, v, v.data, 'Int32Array or BigInt64Array class indices')
   fail(
     fn,
     'ERR_INVALID_ARG_TYPE',

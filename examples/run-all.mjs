@@ -10,6 +10,7 @@ const examples = [
   'train-softmax-classifier.mjs',
   'train-binary-classifier.mjs',
   'fit-ctc-alignment.mjs',
+  'score-model-output.mjs',
 ]
 let failed = 0
 for (const e of examples) {
