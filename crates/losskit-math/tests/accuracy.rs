@@ -169,22 +169,23 @@ fn close(a: f64, b: f64, rtol: f64) -> bool {
 }
 
 #[test]
-fn kernels_agree_with_portable() {
+/// Every path the CPU has — the portable one included, the only one on arm64 —
+/// against float64 references computed here (not against another path).
+fn kernels_agree_with_f64_reference() {
     let p = kernels_for(Isa::Portable).unwrap();
     let n = 3001; // not a multiple of any lane count
     let x: Vec<f32> = data(n, 1).iter().map(|v| 20.0 * v - 10.0).collect();
     let u = data(n, 2); // [0, 1)
     let probs: Vec<f32> = u.iter().map(|v| 0.001 + 0.998 * v).collect();
     #[cfg(target_arch = "x86_64")]
-    avx512_here("kernels_agree_with_portable (avx512 path)");
+    avx512_here("kernels_agree_with_f64_reference (avx512 path)");
     for (isa, k) in paths() {
         let name = isa.name();
-        assert_eq!((k.max)(&x), (p.max)(&x), "max [{name}]");
-        let m = (p.max)(&x);
-        assert!(
-            close((k.sum_exp)(&x, m, std::ptr::null()), (p.sum_exp)(&x, m, x.as_ptr()), 1e-6),
-            "sum_exp [{name}]"
-        );
+        let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!((k.max)(&x), m, "max [{name}]");
+        let se: f64 = x.iter().map(|&v| f64::from(v - m).exp()).sum();
+        assert!(close((k.sum_exp)(&x, m, std::ptr::null()), se, 1e-6), "sum_exp [{name}]");
+        assert!(close((k.sum_exp)(&x, m, x.as_ptr()), se, 1e-6), "sum_exp with prefetch [{name}]");
         // Gradient rows, with and without the label-smoothing term, and in place.
         let w = data(n, 3);
         for bw in [None, Some((0.25f32, w.as_ptr()))] {
@@ -204,7 +205,7 @@ fn kernels_agree_with_portable() {
                 let bwi = bw.map_or(0.0, |(b, _)| f64::from(b * w[i]));
                 let tol = 1e-6 * (ae + bwi.abs()) + 1e-30;
                 assert!((f64::from(g1[i]) - (ae - bwi)).abs() <= tol, "{at}: {} vs {}", g1[i], ae - bwi);
-                assert!((f64::from(g1[i]) - f64::from(g2[i])).abs() <= tol, "{at}: vs portable");
+                assert!((f64::from(g2[i]) - (ae - bwi)).abs() <= tol, "{at}: the portable path");
                 assert_eq!(g1[i].to_bits(), g3[i].to_bits(), "{at}: in place");
             }
         }
@@ -232,7 +233,7 @@ fn kernels_agree_with_portable() {
                     }
                     r.push((e, m, s, l));
                 }
-                let ((e1, m1, s1, l1), (e2, m2, s2, l2)) = (&r[0], &r[1]);
+                let ((e1, m1, s1, l1), (e2, _, _, _)) = (&r[0], &r[1]);
                 // Lanes past `rows` (read by the gradient kernel) hold a zero row.
                 for i in rows..16 {
                     let at = format!("small_stats c={c} rows={rows} padding lane {i} [{name}]");
@@ -243,15 +244,21 @@ fn kernels_agree_with_portable() {
                 }
                 for i in 0..rows {
                     let at = format!("small_stats c={c} rows={rows} row {i} [{name}]");
-                    assert_eq!(m1[i], m2[i], "max, {at}");
-                    assert!(close(f64::from(s1[i]), f64::from(s2[i]), 1e-6), "sum, {at}");
+                    let row = &tile[i * c..(i + 1) * c];
+                    let rm = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let rs: f64 = row.iter().map(|&v| f64::from(v - rm).exp()).sum();
+                    assert_eq!(m1[i], rm, "max, {at}");
+                    assert!(close(f64::from(s1[i]), rs, 1e-6), "sum, {at}");
+                    // ln of the kernel's own float32 sum (its error is the sum's, checked above).
+                    let ls = f64::from(s1[i]).ln();
                     assert!(
-                        close(f64::from(l1[i]), f64::from(l2[i]), 1e-6) || (l1[i] - l2[i]).abs() < 1e-7,
+                        close(f64::from(l1[i]), ls, 1e-6) || (f64::from(l1[i]) - ls).abs() < 2.5e-7,
                         "ln sum, {at}"
                     );
                     for kk in 0..c {
-                        let (a, b) = (e1[kk * 16 + i], e2[kk * 16 + i]);
-                        assert!(close(f64::from(a), f64::from(b), 3e-7), "exp[{kk}], {at}");
+                        let want = f64::from(row[kk] - rm).exp();
+                        assert!(close(f64::from(e1[kk * 16 + i]), want, 3e-7), "exp[{kk}], {at}");
+                        assert!(close(f64::from(e2[kk * 16 + i]), want, 3e-7), "exp[{kk}] portable, {at}");
                     }
                 }
             }
@@ -282,17 +289,42 @@ fn kernels_agree_with_portable() {
                     ),
                 )
             };
-            assert!(close(a, b, 1e-5), "{loss:?} sum [{name}]: {a} vs {b}");
+            // The float64 reference of each loss and its gradient (scale 0.5).
+            let reference = |xi: f64, ti: f64| -> (f64, f64) {
+                match loss {
+                    Loss::Kl => (if ti == 0.0 { 0.0 } else { ti * ti.ln() } - ti * xi, -ti),
+                    Loss::KlLogTarget => (ti.exp() * (ti - xi), -ti.exp()),
+                    Loss::Bce => (
+                        -(ti * xi.ln().max(-100.0) + (1.0 - ti) * (-xi).ln_1p().max(-100.0)),
+                        (xi - ti) / (xi * (1.0 - xi)).max(f64::from(1e-12_f32)),
+                    ),
+                    Loss::BceLogits => {
+                        let mx = (-xi).max(0.0);
+                        (
+                            (1.0 - ti) * xi + mx + ((-mx).exp() + (-xi - mx).exp()).ln(),
+                            1.0 / (1.0 + (-xi).exp()) - ti,
+                        )
+                    }
+                }
+            };
+            let mut sum = 0.0;
             for i in 0..n {
-                assert!(
-                    close(f64::from(o1[i]), f64::from(o2[i]), 1e-5) || (o1[i] - o2[i]).abs() < 1e-6,
-                    "{loss:?} out[{i}] [{name}]"
-                );
-                assert!(
-                    close(f64::from(d1[i]), f64::from(d2[i]), 1e-5) || (d1[i] - d2[i]).abs() < 1e-6,
-                    "{loss:?} grad[{i}] [{name}]"
-                );
+                let (l, g) = reference(f64::from(xin[i]), f64::from(t[i]));
+                sum += l;
+                for (o, d, which) in [(o1[i], d1[i], name), (o2[i], d2[i], "portable")] {
+                    assert!(
+                        close(f64::from(o), l, 1e-5) || (f64::from(o) - l).abs() < 1e-6,
+                        "{loss:?} out[{i}] [{which}]: {o} vs {l}"
+                    );
+                    assert!(
+                        close(f64::from(d), 0.5 * g, 1e-5) || (f64::from(d) - 0.5 * g).abs() < 1e-6,
+                        "{loss:?} grad[{i}] [{which}]: {d} vs {}",
+                        0.5 * g
+                    );
+                }
             }
+            assert!(close(a, sum, 1e-5), "{loss:?} sum [{name}]: {a} vs {sum}");
+            assert!(close(b, sum, 1e-5), "{loss:?} sum [portable]: {b} vs {sum}");
         }
     }
 }
