@@ -273,3 +273,52 @@ for (const name of Object.keys(L.__impl.losses)) {
     await t.throwsAsync(A[name]('x', 'y', ...(decl.args.length === 2 ? [1] : []), {}), { code: 'ERR_INVALID_ARG_TYPE' })
   })
 }
+
+// Properties of every declared loss on inputs large enough to run on the pool
+// (>= 2^17 elements): identical bits for 1, 2 and 3 threads, loss and every
+// gradient, each reduction.
+function largeArgs(name: string, decl: Any, rng: Rng): unknown[] {
+  const [N, D] = [2048, 96]
+  const f = (lo: number, hi: number) => ({ data: Float32Array.from(rng.uniforms(N * D, lo, hi)), shape: [N, D] })
+  const first = name === 'binaryCrossEntropy' ? f(0.02, 0.98) : name === 'klDiv' ? f(-4, -0.1) : f(-2, 2)
+  if (name === 'ctcLoss') {
+    const [T, B, C, S] = [200, 24, 30, 40]
+    const lp = L.logSoftmax({ data: Float32Array.from(rng.normals(T * B * C)), shape: [T, B, C] })
+    const tg = Int32Array.from({ length: B * S }, () => 1 + Math.floor(rng.uniform(0, C - 1)))
+    return [
+      lp,
+      { data: tg, shape: [B, S] },
+      Int32Array.from({ length: B }, (_, b) => T - b),
+      Int32Array.from({ length: B }, (_, b) => S - b),
+    ]
+  }
+  if (name === 'multilabelMarginLoss') {
+    const tg = Int32Array.from({ length: N * D }, (_, i) => (i % D < 3 ? (i * 7) % D : -1))
+    return [first, { data: tg, shape: [N, D] }]
+  }
+  if (name === 'multiMarginLoss') return [first, Int32Array.from({ length: N }, (_, i) => (i * 5) % D)]
+  if (name === 'cosineEmbeddingLoss') return [first, f(-2, 2), Float32Array.from({ length: N }, (_, i) => (i % 2 ? 1 : -1))]
+  if (name === 'gaussianNllLoss') return [first, f(-2, 2), f(0.1, 2)]
+  const rest = decl.args.map((a: Any) => (a.name === 'target' && ['binaryCrossEntropy', 'klDiv'].includes(name) ? f(0, 1) : f(-2, 2)))
+  return [first, ...rest]
+}
+
+for (const [name, decl] of Object.entries(L.__impl.losses as Record<string, Any>)) {
+  test(`${name}: identical bits for 1, 2 and 3 threads on a pool-sized input (loss and every gradient, each reduction)`, (t) => {
+    const before = L.getNumThreads()
+    try {
+      for (const reduction of ['mean', 'sum', 'none'] as const) {
+        const seen: string[] = []
+        for (const threads of [1, 2, 3]) {
+          L.setNumThreads(threads)
+          const args = largeArgs(name, decl, new Rng(11))
+          seen.push(bits((L as Any)[`${name}WithGrad`](...args, { reduction })))
+        }
+        t.is(seen[1], seen[0], `${reduction}: 2 threads`)
+        t.is(seen[2], seen[0], `${reduction}: 3 threads`)
+      }
+    } finally {
+      L.setNumThreads(before)
+    }
+  })
+}

@@ -62,7 +62,7 @@ impl<T: Real> Sample<'_, T> {
 
     /// Whether `l'(s)` may be reached from `l'(s − 2)`: PyTorch's rule, a
     /// different class (a target equal to the blank class is not special).
-    fn skip(&self, s: usize) -> bool {
+    fn jumps(&self, s: usize) -> bool {
         s >= 2 && self.ext[s] != self.ext[s - 2]
     }
 
@@ -84,11 +84,11 @@ impl<T: Real> Sample<'_, T> {
         let wd = sl + 2;
         let ninf = f64::NEG_INFINITY;
         w.grow(tl, wd, c);
-        let Scratch { alpha, beta, lpg, skip_a, skip_b, ab, acc, .. } = w;
-        skip_a.clear();
-        skip_a.extend((0..sl).map(|s| if self.skip(s) { 0.0 } else { ninf }));
-        skip_b.clear();
-        skip_b.extend((0..sl).map(|s| if s + 2 < sl && self.skip(s + 2) { 0.0 } else { ninf }));
+        let Scratch { alpha, beta, lpg, jump_a, jump_b, ab, acc, .. } = w;
+        jump_a.clear();
+        jump_a.extend((0..sl).map(|s| if self.jumps(s) { 0.0 } else { ninf }));
+        jump_b.clear();
+        jump_b.extend((0..sl).map(|s| if s + 2 < sl && self.jumps(s + 2) { 0.0 } else { ninf }));
         lpg.resize(sl, 0.0);
         // α rows are padded at the front: cell s of step t at alpha[t·wd + 2 + s].
         alpha[..wd].fill(ninf);
@@ -101,7 +101,7 @@ impl<T: Real> Sample<'_, T> {
                 lpg[s] = self.at(t, self.ext[s]);
             }
             let (prev, cur) = alpha[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
-            ctc_lanes::step(ctc_lanes::Step { alpha: true, from: prev, to: cur, skip: skip_a, lp: lpg });
+            ctc_lanes::step(ctc_lanes::Step { alpha: true, from: prev, to: cur, skip: jump_a, lp: lpg });
             cur[0] = ninf;
             cur[1] = ninf;
         }
@@ -120,7 +120,7 @@ impl<T: Real> Sample<'_, T> {
                 lpg[s] = self.at(t, self.ext[s]);
             }
             let (cur, next) = beta[t * wd..(t + 2) * wd].split_at_mut(wd);
-            ctc_lanes::step(ctc_lanes::Step { alpha: false, from: next, to: cur, skip: skip_b, lp: lpg });
+            ctc_lanes::step(ctc_lanes::Step { alpha: false, from: next, to: cur, skip: jump_b, lp: lpg });
             cur[sl] = ninf;
             cur[sl + 1] = ninf;
         }
@@ -223,7 +223,7 @@ impl<T: Real> Sample<'_, T> {
                 if s > 0 {
                     v += prev[s - 1];
                 }
-                if self.skip(s) {
+                if self.jumps(s) {
                     v += prev[s - 2];
                 }
                 let w = v * e[self.ext[s]];
@@ -259,7 +259,7 @@ impl<T: Real> Sample<'_, T> {
                 if s + 1 < sl {
                     v += next[s + 1];
                 }
-                if s + 2 < sl && self.skip(s + 2) {
+                if s + 2 < sl && self.jumps(s + 2) {
                     v += next[s + 2];
                 }
                 let w = v * e[self.ext[s]];
@@ -538,8 +538,8 @@ struct Scratch {
     alpha: Vec<f64>,
     beta: Vec<f64>,
     lpg: Vec<f64>,
-    skip_a: Vec<f64>,
-    skip_b: Vec<f64>,
+    jump_a: Vec<f64>,
+    jump_b: Vec<f64>,
     ab: Vec<f64>,
     acc: Vec<f64>,
 }
