@@ -1,28 +1,28 @@
 /**
  * `losskit/async`: the functional API of `losskit`, each function returning a
- * Promise. The kernels run on libuv's worker threads (the same Rust compute
- * path as the sync API), so the event loop stays responsive during a large
- * batch.
+ * Promise. The event loop stays responsive during a large batch, and many
+ * calls in flight cost what the same calls cost one after another.
  *
- * Inputs are staged first: copied into private buffers that native code then
- * reads off the main thread. Arrays above 64 K elements are copied in 1–2 MB
- * slices by one stager shared by all calls in flight, which copies for at most
- * 2 ms per event-loop turn, so the loop stays responsive however many calls
- * run at once. Outputs are computed into private buffers and copied into
- * `out`/`gradOut` (when given) the same way. The cost is one extra copy of
- * every input and supplied output (memory-bandwidth bound); the gain is that
- * nothing the caller does during the await can make native code touch memory
- * it does not own.
+ * How it works: nothing is copied. A call on an input of at least 64 K
+ * elements becomes a time-sliced job. Its kernel — the sync API's, with its
+ * threads — runs for at most one slice (8 ms by default; `setAsyncSlice(ms)`
+ * or `LOSSKIT_ASYNC_SLICE_MS`) per event-loop turn, and only while the
+ * JavaScript thread waits for it, so no JavaScript can touch the buffers while
+ * the kernel does. Between slices the event loop turns, and before each slice
+ * every argument is checked to be the same memory. Calls in flight run one
+ * after another, first come first served; a smaller call runs whole in the
+ * next turn, ahead of the large ones. The memory held beyond the caller's
+ * buffers and the results is the kernels' own small scratch (CTC: its α/β
+ * rows) — it does not grow with the number of calls in flight.
  *
  * What a misbehaving caller gets (the SPEC says: do not write to the inputs
  * until the promise settles):
  * - writing to an input during the await: the result may reflect the old
- *   values, the new ones, or (for an input still being staged) a mix — never
- *   a crash;
- * - transferring (detaching) or resizing an argument: the promise rejects with
- *   a `TypeError` (`ERR_INVALID_ARG_VALUE`) naming the function and the
- *   argument, if the buffer was still needed; otherwise the call completes on
- *   its private copies;
+ *   values, the new ones, or a mix — never a crash;
+ * - transferring (detaching) or resizing an argument before the call has
+ *   finished: the promise rejects with a `TypeError`
+ *   (`ERR_INVALID_ARG_VALUE`) naming the function and the argument, and the
+ *   kernel stops before touching it again;
  * - `out`/`gradOut` overlapping another argument is refused up front, as in
  *   the sync API.
  *
@@ -216,4 +216,4 @@ export async function logit(input: unknown, options?: unknown): Promise<unknown>
   return unary('logit', input, options, true, ASYNC)
 }
 
-export { getNumThreads, setNumThreads, tensor } from './index'
+export { getAsyncSlice, getNumThreads, setAsyncSlice, setNumThreads, tensor } from './index'

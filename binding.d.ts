@@ -9,53 +9,73 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * An async call (`losskit/async`): the same [`Call::run`] as the sync API,
+ * time-sliced ([`losskit_core::sliced`]). It runs on a driver thread only
+ * inside [`Job::step`], while the JavaScript thread waits, after every
+ * argument has been checked to be the same memory as when the call was made.
+ * So no JavaScript runs while the kernel touches the caller's buffers — none
+ * can detach, transfer or shrink them under it — and nothing is copied.
+ */
+export declare class Job {
+  /**
+   * Runs the call for about `ms` milliseconds while the JavaScript thread
+   * waits. Returns 0 (not finished: step again after a turn of the event
+   * loop), 1 (finished: read [`Job::result`]) or 2 + k (argument k was
+   * detached or resized since the call: the job is cancelled).
+   */
+  step(ms: number): number
+  /** The finished call's value, or its error thrown as the sync API throws it. */
+  result(): number
+}
+
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function binaryCrossEntropy(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function binaryCrossEntropyAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function binaryCrossEntropyAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function binaryCrossEntropyWithLogits(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function binaryCrossEntropyWithLogitsAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function cosineEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function cosineEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function cosineEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function crossEntropy(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
  * Native cross entropy over an `(N, C, D)` input. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
+export declare function crossEntropyAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function ctcLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function ctcLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function ctcLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function entropy(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
  * Native categorical entropy over `(outer, C, inner)`. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function entropyAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+export declare function entropyAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function gaussianNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function gaussianNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function gaussianNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** The number of threads used for large inputs. */
 export declare function getNumThreads(): number
@@ -63,89 +83,89 @@ export declare function getNumThreads(): number
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function hingeEmbeddingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function hingeEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function hingeEmbeddingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function huberLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function huberLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function huberLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function klDiv(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function klDivAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function klDivAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function l1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function l1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function l1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native logit. Internal: use `index.ts`. */
 export declare function logit(input: unknown, eps: number | undefined | null, out: unknown): void
 
 /**
  * Native logit. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function logitAsync(input: unknown, eps: number | undefined | null, out: unknown): Promise<unknown>
+export declare function logitAsync(input: unknown, eps: number | undefined | null, out: unknown): Job
 
 /** Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function logSoftmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
  * Native log-softmax over `(outer, C, inner)`. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+export declare function logSoftmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function marginRankingLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function marginRankingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function marginRankingLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function mseLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function mseLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function mseLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multilabelMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function multilabelMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function multilabelMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multilabelSoftMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function multilabelSoftMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function multilabelSoftMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function multiMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function multiMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function multiMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`. */
 export declare function nllLoss(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): number
 
 /**
  * Native NLL loss over an `(N, C, D)` input. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Promise<unknown>
+export declare function nllLossAsync(input: unknown, target: unknown | undefined | null, weight: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function poissonNllLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function poissonNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function poissonNllLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Sets the number of threads used for large inputs. */
 export declare function setNumThreads(n: number): void
@@ -155,39 +175,39 @@ export declare function sigmoid(input: unknown, out: unknown): void
 
 /**
  * Native sigmoid. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function sigmoidAsync(input: unknown, out: unknown): Promise<unknown>
+export declare function sigmoidAsync(input: unknown, out: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function smoothL1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function smoothL1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function smoothL1LossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function softMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function softMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function softMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native softmax over `(outer, C, inner)`. Internal: use `index.ts`. */
 export declare function softmax(input: unknown, outer: number, c: number, inner: number, out: unknown): void
 
 /**
  * Native softmax over `(outer, C, inner)`. Internal: use `index.ts`.
- * Runs on a libuv worker thread; the inputs must be private copies.
+ * Async: a time-sliced job over the same arguments (see `Job`).
  */
-export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Promise<unknown>
+export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function tripletMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function tripletMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function tripletMarginLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job
 
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function tripletMarginWithDistanceLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 
-/** Native loss entry on a libuv worker thread; the inputs must be private copies. */
-export declare function tripletMarginWithDistanceLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Promise<unknown>
+/** Native loss entry, async: a time-sliced job over the same arguments (see `Job`). */
+export declare function tripletMarginWithDistanceLossAsync(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): Job

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Job = nativeBinding.Job
 module.exports.binaryCrossEntropy = nativeBinding.binaryCrossEntropy
 module.exports.binaryCrossEntropyAsync = nativeBinding.binaryCrossEntropyAsync
 module.exports.binaryCrossEntropyWithLogits = nativeBinding.binaryCrossEntropyWithLogits

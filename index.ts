@@ -426,7 +426,7 @@ type ArrayCtor<A> = { new (b: ArrayBufferLike, off: number, n: number): A; BYTES
 
 /**
  * A fresh array of `like`'s type without zero-filling it: every output is
- * written in full by the kernel (and a private staging copy by the copy), so
+ * written in full by the kernel, so
  * clearing it first would only cost time — for large arrays whose memory the
  * allocator reuses, a memset of the whole buffer on the calling thread.
  */
@@ -434,38 +434,6 @@ function uninit<A extends FloatArray | IndexArray>(like: A, n: number): A {
   const C = like.constructor as unknown as ArrayCtor<A>
   const b = Buffer.allocUnsafeSlow(n * C.BYTES_PER_ELEMENT)
   return new C(b.buffer, b.byteOffset, n)
-}
-
-/**
- * Staging copies of async inputs are leased from a small pool keyed by byte
- * length and given back when the call settles: a training loop that repeats
- * the same shapes then allocates (and the GC frees) no multi-megabyte buffer
- * per call — freeing hundreds of megabytes is itself a pause on the main
- * thread. At most STAGE_POOL_BYTES are kept.
- */
-const STAGE_POOL_BYTES = 1 << 30
-const stagePool = new Map<number, ArrayBuffer[]>()
-let stagePooled = 0
-
-function lease<A extends View>(like: A, n: number): A {
-  const C = like.constructor as unknown as ArrayCtor<A>
-  const bytes = n * C.BYTES_PER_ELEMENT
-  const free = stagePool.get(bytes)
-  const b = free?.pop()
-  if (b !== undefined) {
-    stagePooled -= bytes
-    return new C(b, 0, n)
-  }
-  return uninit(like, n)
-}
-
-function giveBack(a: View): void {
-  const bytes = a.byteLength
-  if (bytes < 1 << 20 || a.byteOffset !== 0 || a.buffer.byteLength !== bytes || stagePooled + bytes > STAGE_POOL_BYTES) return
-  const list = stagePool.get(bytes) ?? []
-  list.push(a.buffer as ArrayBuffer)
-  stagePool.set(bytes, list)
-  stagePooled += bytes
 }
 
 /** A preallocated output buffer: the input's type, `len` elements. */
@@ -539,59 +507,193 @@ const SYNC: Mode = 0
 const ASYNC: Mode = 1
 type NativeAsync = { [K in keyof typeof native]: K extends `${string}Async` ? K : never }[keyof typeof native]
 
-/** Elements per copy slice when staging async buffers (1–2 MB). */
-const STAGE_SLICE = 1 << 18
-/** Arrays up to this many elements are staged at once, without a loop turn. */
-const STAGE_SYNC = 1 << 16
-/** Longest the stager copies before giving the event loop a turn (ms). */
-const STAGE_BUDGET_MS = 2
+/**
+ * Async calls whose input has fewer elements than this run as one sync call in
+ * a later turn (as small sync inputs, on the calling thread): a time-sliced
+ * job's hand-offs would cost more than the whole computation.
+ */
+const ASYNC_INLINE = 1 << 16
 
-interface CopyJob {
-  src: ArrayBufferView
-  dst: ArrayBufferView
-  n: number
-  pos: number
-  /** Checked before every slice: throws when a buffer was detached or resized. */
-  check: () => void
-  resolve: () => void
+/** Default longest run of async work per event-loop turn (ms). */
+const DEFAULT_SLICE_MS = 8
+
+function checkSlice(fn: string, ms: unknown): number {
+  if (typeof ms !== 'number') fail(fn, 'ERR_INVALID_ARG_TYPE', `ms must be a number, got ${describe(ms)}`)
+  if (!(ms >= 0.1 && ms <= 1000)) fail(fn, 'ERR_OUT_OF_RANGE', `ms = ${ms} is out of range: it must be in [0.1, 1000]`)
+  return ms
+}
+
+function sliceFromEnv(): number {
+  const v = process.env.LOSSKIT_ASYNC_SLICE_MS
+  if (v === undefined) return DEFAULT_SLICE_MS
+  const ms = v.trim() === '' ? Number.NaN : Number(v)
+  if (!(ms >= 0.1 && ms <= 1000)) {
+    process.emitWarning(
+      `LOSSKIT_ASYNC_SLICE_MS=${JSON.stringify(v)} is not a number of milliseconds in [0.1, 1000]; using ${DEFAULT_SLICE_MS}`,
+      { code: 'LOSSKIT_ASYNC_SLICE_MS' },
+    )
+    return DEFAULT_SLICE_MS
+  }
+  return ms
+}
+
+let sliceMs = sliceFromEnv()
+
+/**
+ * Sets the longest time `losskit/async` computes per event-loop turn, in
+ * milliseconds (default 8; environment variable `LOSSKIT_ASYNC_SLICE_MS`).
+ * Shorter slices keep the event loop's gaps shorter; longer ones cost fewer
+ * hand-offs. A slice ends at the kernel's next checkpoint after `ms` (a few
+ * hundred microseconds later for the elementwise and class losses; for CTC,
+ * after the samples in progress).
+ *
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `ms` is not a number.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` when `ms` is outside [0.1, 1000].
+ */
+export function setAsyncSlice(ms: number): void {
+  sliceMs = checkSlice('setAsyncSlice', ms)
+}
+
+/** The longest time `losskit/async` computes per event-loop turn (ms); see {@link setAsyncSlice}. */
+export function getAsyncSlice(): number {
+  return sliceMs
+}
+
+/**
+ * An async call's work: `step(ms)` runs it for about `ms` and returns 0 (not
+ * finished), 1 (finished: `result()` has the value or throws) or 2 + k
+ * (argument k was detached or resized: the call is abandoned). Large calls are
+ * the binding's time-sliced `Job`; small ones {@link InlineCall}.
+ */
+interface Work {
+  step(ms: number): number
+  result(): number
+}
+
+/** A small async call: the sync entry, run whole in a later turn. */
+class InlineCall implements Work {
+  private value = 0
+  private readonly lengths: [number, number][] = []
+  constructor(
+    private readonly call: (...a: unknown[]) => number,
+    private readonly args: unknown[],
+  ) {
+    args.forEach((a, i) => {
+      if (ArrayBuffer.isView(a)) this.lengths.push([i, (a as View).length])
+    })
+  }
+  step(): number {
+    for (const [i, n] of this.lengths) if ((this.args[i] as View).length !== n) return 2 + i
+    this.value = this.call(...this.args)
+    return 1
+  }
+  result(): number {
+    return this.value
+  }
+}
+
+/** An async call waiting in a queue: its work, and what settles its promise. */
+interface Queued {
+  work: Work
+  fn: string
+  args: unknown[]
+  names: Map<number, string>
+  outs: AsyncOut[]
+  finish: (v: number, outs: (FloatArray | undefined)[]) => Result
+  resolve: (v: unknown) => void
   reject: (e: unknown) => void
 }
 
-const copyJobs: CopyJob[] = []
+/** Small async calls (run first: each takes microseconds) and large ones, each first come first served. */
+const quick: Queued[] = []
+const jobs: Queued[] = []
 let pumping = false
 
+/** Settles `q` after its work reported `status` (1 or 2 + k). */
+function settle(q: Queued, status: number): void {
+  if (status === 1) {
+    try {
+      q.resolve(
+        q.finish(
+          q.work.result(),
+          q.outs.map(([i]) => q.args[i] as FloatArray | undefined),
+        ),
+      )
+    } catch (e) {
+      q.reject(prefixed(e, q.fn))
+    }
+    return
+  }
+  const name = q.names.get(status - 2) ?? `argument ${status - 1}`
+  try {
+    fail(q.fn, 'ERR_INVALID_ARG_VALUE', `${name} was detached or resized during the call`)
+  } catch (e) {
+    q.reject(e)
+  }
+}
+
 /**
- * One stager for all concurrent async calls: it copies slices, round-robin over
- * the pending jobs, for at most STAGE_BUDGET_MS per event-loop turn, so the
- * loop stays responsive however many calls are in flight.
+ * Computes queued async calls for at most `sliceMs` per event-loop turn, then
+ * yields the loop (`setImmediate`). While a large call's slice runs, the
+ * JavaScript thread waits inside `Job.step`, so no JavaScript can touch the
+ * buffers the kernel reads and writes; before each slice the job re-checks
+ * that every argument is still the same memory (not detached, transferred or
+ * resized).
  */
 function pump(): void {
   const start = performance.now()
-  while (copyJobs.length > 0 && performance.now() - start < STAGE_BUDGET_MS) {
-    const j = copyJobs.shift() as CopyJob
+  for (;;) {
+    const left = sliceMs - (performance.now() - start)
+    const q = quick[0] ?? jobs[0]
+    if (q === undefined || left <= 0) break
+    let status: number
     try {
-      j.check()
-      const end = Math.min(j.pos + STAGE_SLICE, j.n)
-      ;(j.dst as Float64Array).set((j.src as Float64Array).subarray(j.pos, end), j.pos)
-      j.pos = end
-      if (j.pos < j.n) copyJobs.push(j)
-      else j.resolve()
+      status = q.work.step(left)
     } catch (e) {
-      j.reject(e)
+      ;(q === quick[0] ? quick : jobs).shift()
+      q.reject(prefixed(e, q.fn))
+      continue
     }
+    if (status === 0) continue
+    ;(q === quick[0] ? quick : jobs).shift()
+    settle(q, status)
   }
-  if (copyJobs.length > 0) setImmediate(pump)
+  if (quick.length > 0 || jobs.length > 0) setImmediate(pump)
   else pumping = false
 }
 
-function copyInto(src: ArrayBufferView, dst: ArrayBufferView, n: number, check: () => void): Promise<void> {
-  if (n <= STAGE_SYNC) {
-    check()
-    ;(dst as Float64Array).set((src as Float64Array).subarray(0, n))
-    return Promise.resolve()
+/**
+ * An output of an async call: its argument index and its name in messages.
+ */
+type AsyncOut = [index: number, name: string]
+
+/**
+ * Runs a native `…Async` entry: `args` are the sync entry's arguments (the
+ * caller's buffers, and fresh outputs where the caller gave none), `ins` and
+ * `outs` name them for messages, and `finish` gets the outputs in the order of
+ * `outs`. Nothing is copied and nothing runs before a later turn (see
+ * {@link pump}).
+ */
+function runAsync(
+  fn: string,
+  name: NativeAsync,
+  args: unknown[],
+  ins: [number, string][],
+  outs: AsyncOut[],
+  finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
+): Promise<unknown> {
+  const small = (args[0] as View).length < ASYNC_INLINE
+  let work: Work
+  try {
+    work = small
+      ? new InlineCall(native[name.slice(0, -'Async'.length) as keyof typeof native] as (...a: unknown[]) => number, args)
+      : (native[name] as unknown as (...a: unknown[]) => Work)(...args)
+  } catch (e) {
+    return Promise.reject(prefixed(e, fn))
   }
+  const names = new Map<number, string>([...ins, ...outs])
   return new Promise((resolve, reject) => {
-    copyJobs.push({ src, dst, n, pos: 0, check, resolve, reject })
+    ;(small ? quick : jobs).push({ work, fn, args, names, outs, finish, resolve, reject })
     if (!pumping) {
       pumping = true
       setImmediate(pump)
@@ -600,122 +702,6 @@ function copyInto(src: ArrayBufferView, dst: ArrayBufferView, n: number, check: 
 }
 
 type View = FloatArray | IndexArray
-
-function sameMemory(a: View, b: View): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength
-}
-
-function overlap(a: View, b: View): boolean {
-  return (
-    a.buffer === b.buffer &&
-    a.byteLength > 0 &&
-    b.byteLength > 0 &&
-    a.byteOffset < b.byteOffset + b.byteLength &&
-    b.byteOffset < a.byteOffset + a.byteLength
-  )
-}
-
-/**
- * An output of an async call: its argument index, its name in messages, the
- * caller's buffer when one was given, and the index of an input it may be
- * exactly (the in-place gradient of the input), or -1.
- */
-type AsyncOut = [index: number, name: string, user: FloatArray | undefined, inPlaceOf: number]
-
-/**
- * Runs a native `…Async` entry over private copies of the inputs (`ins`:
- * argument index and name) and private outputs, then copies the outputs into
- * the caller's buffers when it supplied them. Copies go through the shared
- * stager above; a buffer detached or resized meanwhile rejects the promise,
- * naming the function and the argument. `finish` gets the outputs in the order
- * of `outs`.
- */
-async function runAsync(
-  fn: string,
-  name: NativeAsync,
-  args: unknown[],
-  ins: [number, string][],
-  outs: AsyncOut[],
-  finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
-): Promise<unknown> {
-  // The sync kernels refuse outputs that share memory with inputs; the async
-  // ones only ever see private copies, so the check happens here.
-  for (let k = 0; k < outs.length; k++) {
-    const [, outName, u, inPlaceOf] = outs[k]
-    if (u === undefined) continue
-    for (const [i, argName] of ins) {
-      const a = args[i]
-      if (!ArrayBuffer.isView(a)) continue
-      if (i === inPlaceOf && sameMemory(u, a as View)) continue // in-place gradient
-      if (overlap(u, a as View))
-        fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${outName} overlaps ${argName}; outputs must not share memory with other arguments`)
-    }
-    for (let j = 0; j < k; j++) {
-      const p = outs[j][2]
-      if (p !== undefined && overlap(u, p)) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${outName} overlaps options.${outs[j][1]}`)
-    }
-  }
-
-  const staged: Promise<void>[] = []
-  const leased: View[] = []
-  for (const [i, argName] of ins) {
-    const a = args[i]
-    if (!ArrayBuffer.isView(a)) continue
-    const src = a as View
-    const n = src.length
-    const copy = lease(src, n)
-    leased.push(copy)
-    args[i] = copy
-    const check = (): void => {
-      if (src.length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `${argName} was detached or resized during the call`)
-    }
-    staged.push(copyInto(src, copy, n, check))
-  }
-  try {
-    return await runStaged(fn, name, args, staged, outs, finish)
-  } finally {
-    for (const b of leased) giveBack(b)
-  }
-}
-
-async function runStaged(
-  fn: string,
-  name: NativeAsync,
-  args: unknown[],
-  staged: Promise<void>[],
-  outs: AsyncOut[],
-  finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
-): Promise<unknown> {
-  await Promise.all(staged)
-  for (const [i, , u] of outs) if (u) args[i] = uninit(u, u.length)
-  const call = native[name] as (...a: unknown[]) => Promise<number>
-  let v: number
-  try {
-    v = await call(...args)
-  } catch (e) {
-    throw prefixed(e, fn)
-  }
-  const back = outs.filter(([i, , u]) => u !== undefined && args[i] !== undefined)
-  const checks = back.map(([i, bName, dst]) => {
-    const n = (args[i] as FloatArray).length
-    return (): void => {
-      if ((dst as FloatArray).length !== n) fail(fn, 'ERR_INVALID_ARG_VALUE', `options.${bName} was detached or resized during the call`)
-    }
-  })
-  await Promise.all(
-    back.map(([i, , dst], k) => copyInto(args[i] as FloatArray, dst as FloatArray, (args[i] as FloatArray).length, checks[k])),
-  )
-  for (const c of checks) c() // none of them detached after its own copy finished
-  return finish(
-    v,
-    outs.map(([i, , u]) => u ?? (args[i] as FloatArray | undefined)),
-  )
-}
-
-/** An output buffer the caller supplied (`given`), as an {@link AsyncOut} entry's `user`. */
-function userBuffer(arg: unknown, given: unknown): FloatArray | undefined {
-  return arg !== undefined && arg === given ? (arg as FloatArray) : undefined
-}
 
 /**
  * Native errors carry no function name; the public name (a function's, or a
@@ -879,8 +865,8 @@ function classLoss(
     const finish = (v: number, [out, grad]: (FloatArray | undefined)[]): Result =>
       lossResult(v, none, batched, lossShape, out, withGrad, grad, s)
     const outs: AsyncOut[] = [
-      [4, 'out', userBuffer(out, o.out), -1],
-      [5, 'gradOut', userBuffer(grad, o.gradOut), 0],
+      [4, 'out'],
+      [5, 'gradOut'],
     ]
     return runAsync(fn, nll ? 'nllLossAsync' : 'crossEntropyAsync', args, ins, outs, finish)
   }
@@ -1370,7 +1356,6 @@ function declaredLoss(
   // The gradients: the input's, then one per differentiable argument given as a tensor.
   const grads: (FloatArray | undefined)[] = [undefined, undefined, undefined]
   const gradNames = ['gradOut', 'gradOut (2nd)', 'gradOut (3rd)']
-  const given: unknown[] = [undefined, undefined, undefined]
   const multi = d.args.some((a) => a.grad)
   if (withGrad) {
     if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, ls)
@@ -1385,17 +1370,14 @@ function declaredLoss(
         if (!keys.includes(k))
           fail(fn, 'ERR_INVALID_ARG_VALUE', `options.gradOut.${k} is not a gradient of ${fn}: its keys are ${keys.join(', ')}`)
       }
-      given[0] = go[inputName]
       gradNames[0] = `gradOut.${inputName}`
       grads[0] = buffer(fn, gradNames[0], go[inputName], x.data, x.data.length)
       gradArgs.forEach(([n, slot], j) => {
         gradNames[j + 1] = `gradOut.${n}`
-        given[j + 1] = go[n]
         const arr = slots[slot]
         if (arr !== undefined) grads[j + 1] = buffer(fn, `gradOut.${n}`, go[n], x.data, arr.length)
       })
     } else {
-      given[0] = o.gradOut
       grads[0] = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
     }
   }
@@ -1417,10 +1399,10 @@ function declaredLoss(
     const ins: [number, string][] = names.map((n, i) => [i, n])
     ins.push([4, 'options.gradOutput'])
     const outs: AsyncOut[] = [
-      [5, 'out', userBuffer(out, o.out), -1],
-      [6, gradNames[0], userBuffer(grads[0], given[0]), 0],
-      [7, gradNames[1], userBuffer(grads[1], given[1]), -1],
-      [8, gradNames[2], userBuffer(grads[2], given[2]), -1],
+      [5, 'out'],
+      [6, gradNames[0]],
+      [7, gradNames[1]],
+      [8, gradNames[2]],
     ]
     return runAsync(fn, `${name}Async`, call, ins, outs, finish)
   }
@@ -2121,14 +2103,7 @@ function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input:
   const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape }
   if (mode === ASYNC)
-    return runAsync(
-      fn,
-      `${op}Async`,
-      [x.data, outer, c, inner, out],
-      [[0, op === 'entropy' ? 'probs' : 'input']],
-      [[4, 'out', userBuffer(out, opts.out), -1]],
-      finish,
-    )
+    return runAsync(fn, `${op}Async`, [x.data, outer, c, inner, out], [[0, op === 'entropy' ? 'probs' : 'input']], [[4, 'out']], finish)
   try {
     native[op](x.data, outer, c, inner, out)
   } catch (e) {
@@ -2191,17 +2166,16 @@ function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mod
   const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
   const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape }
-  const user = userBuffer(out, opts.out)
   if (logit) {
     const eps = opts.eps === undefined ? undefined : numberOpt(fn, 'eps', opts.eps, 0)
-    if (mode === ASYNC) return runAsync(fn, 'logitAsync', [x.data, eps, out], [[0, 'input']], [[2, 'out', user, -1]], finish)
+    if (mode === ASYNC) return runAsync(fn, 'logitAsync', [x.data, eps, out], [[0, 'input']], [[2, 'out']], finish)
     try {
       native.logit(x.data, eps, out)
     } catch (e) {
       throw prefixed(e, fn)
     }
   } else {
-    if (mode === ASYNC) return runAsync(fn, 'sigmoidAsync', [x.data, out], [[0, 'input']], [[1, 'out', user, -1]], finish)
+    if (mode === ASYNC) return runAsync(fn, 'sigmoidAsync', [x.data, out], [[0, 'input']], [[1, 'out']], finish)
     try {
       native.sigmoid(x.data, out)
     } catch (e) {

@@ -202,7 +202,7 @@ function registerCtcFiniteDifferences(api: LossApi, fixture: string): void {
 }
 
 // losskit/async: every declared loss's async twin gives the sync form's bits,
-// small (staged at once) and large (staged in slices), with and without out/gradOut.
+// small (one inline call) and large (a time-sliced job), with and without out/gradOut.
 /** The bits of a result: its loss and every gradient, as one byte string. */
 function bits(r: Any): string {
   const parts: ArrayBufferView[] = []
@@ -241,7 +241,7 @@ for (const name of Object.keys(L.__impl.losses)) {
     })
     continue
   }
-  test(`${name} through losskit/async: the same bits as sync (small and staged, out/gradOut)`, async (t) => {
+  test(`${name} through losskit/async: the same bits as sync (small and sliced, out/gradOut)`, async (t) => {
     const A: Any = await import('losskit/async')
     const rng = new Rng(7)
     for (const n of [12, 300_000]) {

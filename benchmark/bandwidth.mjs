@@ -163,11 +163,26 @@ export function singleThreadBandwidth({ bytes = 256 * MiB, rounds = 7 } = {}) {
   return out
 }
 
+/** A copier of `bytes` bytes between two warm buffers of its own (TypedArray.set: memcpy). */
+export function makeCopier(bytes) {
+  const src = new Float64Array(bytes / 8)
+  for (let i = 0; i < src.length; i++) src[i] = (i & 1023) * 0.5
+  const dst = new Float64Array(bytes / 8).fill(1)
+  dst.set(src)
+  return { read: () => dst.set(src) }
+}
+
+/** Single-thread copy bandwidth: bytes copied per second (each read once and written once). */
+export function singleThreadCopy({ bytes = 128 * MiB, rounds = 7 } = {}) {
+  const c = makeCopier(bytes)
+  return measureReader(bytes, c.read, rounds)
+}
+
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { bytes, url, flag } = workerData;
-import(url).then(({ makeWasmReader }) => {
-  const r = makeWasmReader(bytes);
+const { bytes, url, flag, copy } = workerData;
+import(url).then(({ makeWasmReader, makeCopier }) => {
+  const r = copy ? makeCopier(bytes) : makeWasmReader(bytes);
   r.read();
   const f = new Int32Array(flag);
   parentPort.postMessage({ ready: true });
@@ -184,8 +199,8 @@ import(url).then(({ makeWasmReader }) => {
 });
 `
 
-/** Read bandwidth (bytes/s) of `threads` workers reading `bytes` in total. */
-export async function multiThreadBandwidth({ threads = 2, bytes = 256 * MiB, rounds = 5 } = {}) {
+/** Read bandwidth (bytes/s) of `threads` workers reading `bytes` in total (copying them, with `copy`). */
+export async function multiThreadBandwidth({ threads = 2, bytes = 256 * MiB, rounds = 5, copy = false } = {}) {
   const flag = new SharedArrayBuffer(8)
   const f = new Int32Array(flag)
   const per = bytes / threads
@@ -194,7 +209,7 @@ export async function multiThreadBandwidth({ threads = 2, bytes = 256 * MiB, rou
   const ready = []
   const results = []
   for (let w = 0; w < threads; w++) {
-    const worker = new Worker(WORKER_SRC, { eval: true, workerData: { bytes: per, url, flag, rounds } })
+    const worker = new Worker(WORKER_SRC, { eval: true, workerData: { bytes: per, url, flag, rounds, copy } })
     workers.push(worker)
     results.push(
       new Promise((resolve, reject) => {
@@ -228,10 +243,16 @@ export async function multiThreadBandwidth({ threads = 2, bytes = 256 * MiB, rou
   return (per * threads) / median(walls)
 }
 
-/** Both figures in bytes/s: { t1, t1Detail, t2 }. */
+/**
+ * In bytes/s: read bandwidth { t1, t1Detail, t2 } and copy bandwidth { copy1,
+ * copy2 } (bytes copied per second, 1 and 2 threads: each byte read once and
+ * written once, so a written byte costs 1/copy − 1/read seconds beyond its read).
+ */
 export async function measureBandwidth({ quick = false } = {}) {
   const bytes = (quick ? 128 : 256) * MiB
   const t1Detail = singleThreadBandwidth({ bytes, rounds: quick ? 3 : 7 })
   const t2 = await multiThreadBandwidth({ threads: 2, bytes, rounds: quick ? 3 : 5 })
-  return { t1: t1Detail.best, t1Detail, t2, bytes }
+  const copy1 = singleThreadCopy({ bytes: bytes / 2, rounds: quick ? 3 : 7 })
+  const copy2 = await multiThreadBandwidth({ threads: 2, bytes: bytes / 2, rounds: quick ? 3 : 5, copy: true })
+  return { t1: t1Detail.best, t1Detail, t2, copy1, copy2, bytes }
 }

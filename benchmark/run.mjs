@@ -21,7 +21,9 @@
 //   --only=TEXT      only workloads whose id contains TEXT (e.g. --only=crossEntropy/grad;
 //                    --only=Loss/grad/16M = the MSE, L1, Huber, SmoothL1, GaussianNLL,
 //                    PoissonNLL and MarginRanking rows; --only=×1024 = the TripletMargin
-//                    and CosineEmbedding rows; --only=ctcLoss = the CTC rows);
+//                    and CosineEmbedding rows; --only=ctcLoss = the CTC rows;
+//                    --only=concurrency = only the "Async under load" rows, which
+//                    a full run prints last: benchmark/concurrency.mjs);
 //                    the self-check then covers only the selected losses, and no
 //                    results file is written unless --out=DIR is given
 //   --threads=1,2    losskit / torch thread counts
@@ -287,50 +289,37 @@ const SHORT = {
 }
 const VARIANT_LABEL = { y1: ' (y = 1)' }
 
+/**
+ * The bytes a workload must move: { read, written }. Each input is read once
+ * and each output written once (a second pass over the logits hits cache or
+ * not, but it is not bytes that *must* move). The bound divides reads by the
+ * read bandwidth and writes by the extra time a byte written costs in a copy
+ * (see boundMs), so no kernel can come in under it.
+ */
 function bytesModel(w) {
   const E = w.elements
   // CTC: compute-bound (O(T·N·S) log-sum-exps forward and backward), no meaningful bound
   if (isSeq(w.loss)) return null
-  if (w.loss === 'crossEntropy') {
-    // forward: read the logits + the targets; with grad: read the logits twice
-    // (max + exp-sum pass, then the gradient pass) and write the gradient once
-    return w.grad ? 3 * E * 4 + w.n * 4 : E * 4 + w.n * 4
-  }
+  const g = w.grad ? 1 : 0
+  if (w.loss === 'crossEntropy') return { read: E * 4 + w.n * 4, written: g * E * 4 } // logits + targets; gradient
   if (w.loss === 'nllLoss') {
-    // forward: the targets + one cache line (or the whole row) per picked value;
-    // with grad: the whole gradient must be written (zeros but one per row)
-    const gather = w.n * Math.min(64, w.c * 4)
-    return w.n * 4 + gather + (w.grad ? E * 4 : 0)
+    // the targets + one cache line (or the whole row) per picked value; the whole gradient (zeros but one per row)
+    return { read: w.n * 4 + w.n * Math.min(64, w.c * 4), written: g * E * 4 }
   }
-  if (w.loss === 'tripletMarginLoss') {
-    // read anchor + positive + negative; with grad also write their three
-    // gradients: 6·N·D·4 (÷ read bandwidth, as below)
-    return (w.grad ? 6 : 3) * E * 4
-  }
-  if (w.loss === 'cosineEmbeddingLoss') {
-    // read input1 + input2 + the N targets; with grad also write both
-    // gradients: 4·N·D·4 + N·4 (÷ read bandwidth, as below)
-    return (w.grad ? 4 : 2) * E * 4 + w.n * 4
-  }
-  if (w.loss === 'marginRankingLoss') {
-    // read input1 + input2 + target; with grad also write both gradients
-    // (input1 and input2): 5·n·4 (÷ read bandwidth, as below)
-    return (w.grad ? 5 : 3) * E * 4
-  }
-  if (hasVariance(w.loss)) {
-    // read input + target + variance; with grad also write both gradients
-    // (input and variance): 5·n·4. Written bytes are counted like read bytes
-    // and, as for every row, divided by the measured *read* bandwidth.
-    return (w.grad ? 5 : 3) * E * 4
-  }
-  // elementwise (BCE, KL, MSE, L1, Huber, SmoothL1, PoissonNLL, …): read input + target; with grad
-  // also write the gradient once: 3·n·4 (÷ read bandwidth, as above)
-  return (w.grad ? 3 : 2) * E * 4
+  if (w.loss === 'tripletMarginLoss') return { read: 3 * E * 4, written: g * 3 * E * 4 } // anchor, positive, negative; their gradients
+  if (w.loss === 'cosineEmbeddingLoss') return { read: 2 * E * 4 + w.n * 4, written: g * 2 * E * 4 } // input1, input2, targets; two gradients
+  if (w.loss === 'marginRankingLoss') return { read: 3 * E * 4, written: g * 2 * E * 4 } // input1, input2, target; two gradients
+  if (hasVariance(w.loss)) return { read: 3 * E * 4, written: g * 2 * E * 4 } // input, target, variance; input and variance gradients
+  // elementwise (BCE, KL, MSE, L1, Huber, SmoothL1, PoissonNLL, …): input + target; the input's gradient
+  return { read: 2 * E * 4, written: g * E * 4 }
+}
+function totalBytes(m) {
+  return m ? m.read + m.written : null
 }
 function workingSet(w) {
   if (isClass(w.loss)) return (w.grad ? 2 : 1) * w.elements * 4 + w.n * 4
   if (isSeq(w.loss)) return (w.grad ? 2 : 1) * w.elements * 4 + w.n * w.s * 4 // logProbs (+ grad) + targets
-  return bytesModel(w)
+  return totalBytes(bytesModel(w))
 }
 
 function makeWorkloads() {
@@ -976,8 +965,30 @@ async function otherCpuUse() {
 }
 
 // ---------------------------------------------------------------- main
+/**
+ * The "Async under load" rows (benchmark/concurrency.mjs), in a child process:
+ * a fresh heap, so no earlier row's garbage is freed during its timings.
+ */
+function concurrencyRows() {
+  const args = ['--expose-gc', path.join(ROOT, 'benchmark', 'concurrency.mjs'), '--json']
+  if (QUICK) args.push('--n=256', '--reps=1')
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 })
+  if (r.status !== 0) {
+    console.log(`  async under load: failed (${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')})`)
+    return null
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()) // with its table, as printed alone
+}
+
 async function main() {
   const t0 = now()
+  if (ONLY === 'concurrency') {
+    if (!lk) return console.log('bench: --only=concurrency needs losskit')
+    console.log('\nasync under load … ')
+    const c = concurrencyRows()
+    if (c) console.log(`\n${c.table}`)
+    return
+  }
   const torchVersion = flag('no-torch') ? null : torchAvailable()
   const machine = {
     cpu: os.cpus()[0]?.model?.trim() ?? 'unknown',
@@ -1039,9 +1050,13 @@ async function main() {
   process.stdout.write('\nmeasuring memory read bandwidth … ')
   const bw = await measureBandwidth({ quick: QUICK })
   console.log(
-    `1 thread ${(bw.t1 / GB).toFixed(1)} GB/s (wasm-simd ${(bw.t1Detail.wasmSimd / GB).toFixed(1)}, memcmp ${(bw.t1Detail.memcmp / GB).toFixed(1)}, js ${(bw.t1Detail.js / GB).toFixed(1)}), 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s`,
+    `1 thread ${(bw.t1 / GB).toFixed(1)} GB/s (wasm-simd ${(bw.t1Detail.wasmSimd / GB).toFixed(1)}, memcmp ${(bw.t1Detail.memcmp / GB).toFixed(1)}, js ${(bw.t1Detail.js / GB).toFixed(1)}), 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s; copy ${(bw.copy1 / GB).toFixed(1)} GB/s copied (1 thread), ${(bw.copy2 / GB).toFixed(1)} GB/s (2 threads)`,
   )
   const bwFor = (th) => (th >= 2 ? Math.max(bw.t2, bw.t1) : bw.t1)
+  // A byte written costs what a copy costs beyond reading its source byte
+  // (the copy's time per byte minus the read time per byte; never negative).
+  const writeSecPerByte = (th) => Math.max(0, 1 / (th >= 2 ? Math.max(bw.copy2, bw.copy1) : bw.copy1) - 1 / bwFor(th))
+  const boundMs = (m, th) => (m.read / bwFor(th) + m.written * writeSecPerByte(th)) * 1e3
 
   // self-check
   let check = null
@@ -1189,7 +1204,7 @@ async function main() {
     }
     const bound = {}
     // no bound (null, shown as –) where the bytes model has none (CTC: compute-bound)
-    for (const th of [1, ...THREADS.filter((t) => t > 1)]) bound[`${th}t`] = w.bytes ? (w.bytes / bwFor(th)) * 1e3 : null
+    for (const th of [1, ...THREADS.filter((t) => t > 1)]) bound[`${th}t`] = w.bytes ? boundMs(w.bytes, th) : null
     return {
       id: w.id,
       loss: w.loss,
@@ -1249,7 +1264,7 @@ async function main() {
   }
   const legend = [
     `Medians of repeated runs, float32, reduction 'mean'. ×r = time ÷ ${lk ? 'losskit at the same thread count (1t for plain JS and tfjs)' : 'plain JS'}; below 1 is faster.`,
-    `bound = bytes that must move ÷ measured read bandwidth (1 thread ${(bw.t1 / GB).toFixed(1)} GB/s, 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s); lk ÷ bound = 1 is memory speed.`,
+    `bound = bytes that must be read ÷ read bandwidth (1 thread ${(bw.t1 / GB).toFixed(1)} GB/s, 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s) + bytes that must be written × what a written byte adds in a copy (copies at ${(bw.copy1 / GB).toFixed(1)} / ${(bw.copy2 / GB).toFixed(1)} GB/s copied); each input read once, each output written once; lk ÷ bound = 1 is memory speed, and below 1 cannot happen.`,
     `† working set fits in the ${(cacheLimit / (1 << 20)).toFixed(0)} MiB last-level cache: the DRAM bound does not bind. ¹ one timed run (the call takes seconds). ≠ loss value off from plain JS (float64 accumulation) by > ${VALUE_TOL}.`,
     ...(workloads.some((w) => !w.bytes)
       ? ['CTC: compute-bound (the α/β recursions), so no bandwidth bound (–); no plain JS baseline or tfjs counterpart (–).']
@@ -1273,6 +1288,8 @@ async function main() {
     console.log('\nnotes:')
     for (const n of notes) console.log(`  - ${n}`)
   }
+  const conc = lk && !ONLY ? concurrencyRows() : null
+  if (conc) console.log(`\n${conc.table}`)
 
   // files
   if (!WRITE) {
@@ -1299,6 +1316,8 @@ async function main() {
       bandwidth: {
         oneThreadBytesPerSecond: bw.t1,
         twoThreadsBytesPerSecond: bw.t2,
+        copyOneThreadBytesPerSecond: bw.copy1,
+        copyTwoThreadsBytesPerSecond: bw.copy2,
         oneThreadDetail: bw.t1Detail,
         bufferBytes: bw.bytes,
         method:
@@ -1308,18 +1327,21 @@ async function main() {
     versions,
     timing: TIMING,
     bytesModel: {
-      crossEntropy: 'forward: N·C·4 + N·4; forward+grad: 3·N·C·4 + N·4 (logits read twice, gradient written once)',
-      nllLoss: 'forward: N·4 + N·min(64, 4C); forward+grad: + N·C·4 (gradient written)',
-      elementwise: 'forward: 2·n·4 (input + target); forward+grad: 3·n·4 (+ gradient written)',
-      gaussianNllLoss: 'forward: 3·n·4 (input + target + variance); forward+grad: 5·n·4 (+ input and variance gradients written)',
-      marginRankingLoss: 'forward+grad: 5·n·4 (input1 + input2 + target read, both gradients written)',
-      tripletMarginLoss: 'forward+grad: 6·N·D·4 (anchor + positive + negative read, their three gradients written)',
-      cosineEmbeddingLoss: 'forward+grad: 4·N·D·4 + N·4 (input1 + input2 + targets read, both gradients written)',
+      bound:
+        'boundMs = read ÷ read bandwidth + written × (1 ÷ copy bandwidth − 1 ÷ read bandwidth), per thread count; each input read once, each output written once',
+      crossEntropy: 'read N·C·4 + N·4 (logits, targets); written with grad: N·C·4 (gradient)',
+      nllLoss: 'read N·4 + N·min(64, 4C); written with grad: N·C·4 (gradient)',
+      elementwise: 'read 2·n·4 (input + target); written with grad: n·4 (gradient)',
+      gaussianNllLoss: 'read 3·n·4 (input + target + variance); written with grad: 2·n·4 (input and variance gradients)',
+      marginRankingLoss: 'read 3·n·4 (input1 + input2 + target); written: 2·n·4 (both gradients)',
+      tripletMarginLoss: 'read 3·N·D·4 (anchor + positive + negative); written: 3·N·D·4 (their gradients)',
+      cosineEmbeddingLoss: 'read 2·N·D·4 + N·4 (input1 + input2 + targets); written: 2·N·D·4 (both gradients)',
       ctcLoss: 'none: compute-bound (O(T·N·S) log-sum-exps in the alpha/beta recursions); bytes and boundMs are null',
     },
     implementations: impls.map(({ key, label, threads }) => ({ key, label, threads })),
     selfCheck: check ? { rows: check.rows, problems: check.problems } : null,
     rows,
+    asyncUnderLoad: conc,
     notes,
   }
   const jsonPath = path.join(OUT, `results${SUFFIX}.json`)
@@ -1338,6 +1360,7 @@ async function main() {
       '',
       ...legend.map((l) => `${l}  `),
       ...(notes.length ? ['', 'Notes:', '', ...notes.map((n) => `- ${n}`)] : []),
+      ...(conc ? ['', '## Async under load', '', conc.table] : []),
       ...(check
         ? ['', '## Self-check', '', check.table, ...(check.problems.length ? ['', ...check.problems.map((p) => `- ${p}`)] : [])]
         : []),
@@ -1371,7 +1394,7 @@ async function main() {
         title: 'losskit vs plain JS, TensorFlow.js and PyTorch — throughput',
         subtitle: `${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${QUICK ? ' (quick run)' : ''}`,
         panels,
-        note: 'Median time per call; elements/s = input elements ÷ time. Log–log axes; higher is better. Dotted: DRAM read-bandwidth bound.',
+        note: 'Median time per call; elements/s = input elements ÷ time. Log–log axes; higher is better. Dotted: DRAM bound (reads and writes).',
       }),
     )
   }

@@ -19,6 +19,7 @@ pub mod nll;
 pub mod par;
 pub mod pointwise;
 mod rowsum;
+pub mod sliced;
 pub mod softmax;
 
 pub use buffers::{GradOutput, InputGrad};

@@ -5,9 +5,11 @@
 //! them in chunk order. The result is therefore bit-identical for any thread count
 //! (see rayon-rs/rayon#663 for why a plain parallel `sum` is not).
 
+use crate::sliced;
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 /// Inputs smaller than this many elements run on the calling thread: waking the
 /// pool costs more than it saves.
@@ -103,12 +105,48 @@ where
     if n_chunks == 1 {
         return Parts::One([run(0)]);
     }
-    if total >= PARALLEL_THRESHOLD {
-        if let Some(p) = pool() {
-            return Parts::Many(p.install(|| (0..n_chunks).into_par_iter().map(run).collect()));
-        }
+    let pool = if total >= PARALLEL_THRESHOLD { pool() } else { None };
+    if sliced::active() {
+        return Parts::Many(in_rounds(n_chunks, pool.as_deref(), run));
+    }
+    if let Some(p) = pool {
+        return Parts::Many(p.install(|| (0..n_chunks).into_par_iter().map(run).collect()));
     }
     Parts::Many((0..n_chunks).map(run).collect())
+}
+
+/// Longest a round of chunks should take in a sliced job: rounds double while
+/// they are shorter, so a checkpoint comes about this often.
+const ROUND: Duration = Duration::from_micros(500);
+
+/// The chunks of a sliced job (see [`crate::sliced`]): the same chunks, in
+/// rounds, with a checkpoint between rounds where the job may pause. Chunk
+/// results are the same, in the same order, so every sum is bit-identical to
+/// the sync call's.
+fn in_rounds<R: Send>(
+    n_chunks: usize,
+    pool: Option<&ThreadPool>,
+    run: impl Fn(usize) -> R + Sync + Send,
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(n_chunks);
+    let mut round = pool.map_or(1, ThreadPool::current_num_threads);
+    let mut c = 0;
+    while c < n_chunks {
+        let e = (c + round).min(n_chunks);
+        let t0 = Instant::now();
+        match pool {
+            Some(p) => p.install(|| out.par_extend((c..e).into_par_iter().map(&run))),
+            None => out.extend((c..e).map(&run)),
+        }
+        c = e;
+        if t0.elapsed() < ROUND / 2 {
+            round = round.saturating_mul(2);
+        }
+        if c < n_chunks {
+            sliced::checkpoint();
+        }
+    }
+    out
 }
 
 /// Writes `len` zero elements at `p`: one memset per thread over contiguous
@@ -124,11 +162,28 @@ pub(crate) fn fill_zero<T: Copy + Send>(p: SendPtr<T>, len: usize) {
             unsafe { std::ptr::write_bytes(p.ptr().add(s), 0, e - s) };
         }
     };
+    if sliced::active() && len > ZERO_ROUND {
+        // A sliced job clears in rounds too, with a checkpoint between them.
+        let mut s = 0;
+        while s < len {
+            let e = (s + ZERO_ROUND).min(len);
+            // SAFETY: a sub-range of the caller's p[..len].
+            fill_zero(SendPtr(unsafe { p.ptr().add(s) }), e - s);
+            s = e;
+            if s < len {
+                sliced::checkpoint();
+            }
+        }
+        return;
+    }
     match pool() {
         Some(pool) if threads > 1 => pool.install(|| (0..threads).into_par_iter().for_each(zero)),
         _ => (0..threads).for_each(zero),
     }
 }
+
+/// Elements a sliced job clears between checkpoints.
+const ZERO_ROUND: usize = 1 << 22;
 
 /// Per-chunk results in chunk order; a single chunk (every small input) needs
 /// no allocation.

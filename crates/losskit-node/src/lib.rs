@@ -10,10 +10,13 @@ mod views;
 use losskit_core::call::{Args, Slot, EXTRA_GRADS, SLOTS};
 use losskit_core::cross_entropy::{cross_entropy_index, cross_entropy_prob, ClassOptions};
 use losskit_core::elementwise;
+use losskit_core::sliced::{Sliced, Step};
 use losskit_core::softmax::{self, Axis};
 use losskit_core::{nll, par, Dims, Error, ErrorKind, GradOutput, Reduction};
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
+use std::time::Duration;
 use views::{expect, Float, Io, Kind, Reads, View};
 
 type Res<T> = std::result::Result<T, Error>;
@@ -38,12 +41,7 @@ fn guard<R>(env: &Env, f: impl FnOnce() -> Res<R>) -> napi::Result<R> {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(throw(env, &e)),
         Err(p) => {
-            let what = p
-                .downcast_ref::<&str>()
-                .map(ToString::to_string)
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(napi::Error::new(Status::GenericFailure, format!("internal error: {what}")))
+            Err(napi::Error::new(Status::GenericFailure, format!("internal error: {}", panic_text(&*p))))
         }
     }
 }
@@ -116,9 +114,9 @@ fn floats<'a, T: Float>(
 }
 
 /// One fully parsed native call: raw views of the arguments plus scalars. It
-/// runs on the calling thread (sync API) or on a libuv worker (async API, over
-/// private copies of the inputs made by the TypeScript layer).
-// Built once per call on the stack (sync) or moved once into a task (async):
+/// runs on the calling thread (sync API) or, time-sliced, on a driver thread
+/// while the calling thread waits (async API, see [`Job`]).
+// Built once per call on the stack (sync) or moved once into a job (async):
 // boxing the larger variants would cost an allocation on the per-call hot path.
 #[allow(clippy::large_enum_variant)]
 enum Call {
@@ -153,9 +151,9 @@ enum Call {
 }
 
 // SAFETY: a Call holds raw pointers into typed arrays. The sync API runs it on
-// the JS thread during the call; the async API only builds Calls over private
-// buffers that the TypeScript layer keeps alive and unreachable until the
-// promise settles.
+// the JS thread during the call; the async API runs it on a driver thread only
+// while the JS thread waits inside `Job::step`, after re-checking that every
+// pointer is still the memory of a live, referenced, unresized typed array.
 unsafe impl Send for Call {}
 
 /// Which axis helper.
@@ -429,16 +427,17 @@ macro_rules! losses {
                 [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params))
         }
 
-        #[doc = "Native loss entry on a libuv worker thread; the inputs must be private copies."]
+        #[doc = "Native loss entry, async: a time-sliced job over the same arguments (see `Job`)."]
         #[napi(js_name = $js_async)]
         pub fn $async_(
             env: Env, input: Unknown<'_>, a1: Option<Unknown<'_>>, a2: Option<Unknown<'_>>, a3: Option<Unknown<'_>>,
             grad_output: Option<Unknown<'_>>, out: Option<Unknown<'_>>, grad_out: Option<Unknown<'_>>,
             grad1: Option<Unknown<'_>>, grad2: Option<Unknown<'_>>, params: Unknown<'_>,
-        ) -> napi::Result<AsyncTask<CallTask>> {
-            task($js, LossCall::parse($run, $run,
+        ) -> napi::Result<Job> {
+            let call = LossCall::parse($run, $run,
                 [Some(&input), a1.as_ref(), a2.as_ref(), a3.as_ref()], grad_output.as_ref(), out.as_ref(),
-                [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params), &env)
+                [grad_out.as_ref(), grad1.as_ref(), grad2.as_ref()], &params);
+            job(&env, call, &[&input, &a1, &a2, &a3, &grad_output, &out, &grad_out, &grad1, &grad2, &params])
         }
     )*};
 }
@@ -545,58 +544,178 @@ fn run_sync(env: &Env, call: impl FnOnce() -> Res<Call>) -> napi::Result<f64> {
     guard(env, || call()?.run())
 }
 
-/// The async API's task: the same [`Call::run`], on a libuv worker thread.
-pub struct CallTask {
-    name: &'static str,
-    call: Option<Call>,
-    error: Option<Error>,
+/// One typed-array argument of an async call: its position in the call, a
+/// reference keeping it alive, and the memory it had when the call was made.
+struct Pin {
+    arg: u32,
+    reference: sys::napi_ref,
+    view: View,
 }
 
-impl Task for CallTask {
-    type Output = f64;
-    type JsValue = f64;
+/// An async call (`losskit/async`): the same [`Call::run`] as the sync API,
+/// time-sliced ([`losskit_core::sliced`]). It runs on a driver thread only
+/// inside [`Job::step`], while the JavaScript thread waits, after every
+/// argument has been checked to be the same memory as when the call was made.
+/// So no JavaScript runs while the kernel touches the caller's buffers — none
+/// can detach, transfer or shrink them under it — and nothing is copied.
+#[napi]
+pub struct Job {
+    /// The parsed call until its first step starts it on a driver thread (a
+    /// queued call holds no thread).
+    call: Option<Call>,
+    sliced: Option<Sliced<Res<f64>>>,
+    result: Option<std::thread::Result<Res<f64>>>,
+    pins: Vec<Pin>,
+    env: sys::napi_env,
+}
 
-    fn compute(&mut self) -> napi::Result<f64> {
-        let Some(call) = self.call.take() else {
-            return Err(napi::Error::new(Status::GenericFailure, format!("{}: already run", self.name)));
-        };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.run())) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                let msg = e.message.clone();
-                self.error = Some(e);
-                Err(napi::Error::new(Status::GenericFailure, msg))
+/// What [`Job::step`] reports: still running, finished, or argument `k`
+/// changed (`CHANGED + k`; the job is then cancelled).
+const RUNNING: u32 = 0;
+const DONE: u32 = 1;
+const CHANGED: u32 = 2;
+
+#[napi]
+impl Job {
+    /// Runs the call for about `ms` milliseconds while the JavaScript thread
+    /// waits. Returns 0 (not finished: step again after a turn of the event
+    /// loop), 1 (finished: read [`Job::result`]) or 2 + k (argument k was
+    /// detached or resized since the call: the job is cancelled).
+    #[napi]
+    pub fn step(&mut self, ms: f64) -> u32 {
+        if self.sliced.is_none() && self.call.is_none() {
+            return DONE;
+        }
+        for p in &self.pins {
+            let mut v = std::ptr::null_mut();
+            // SAFETY: the reference was created in this env and is still held;
+            // step runs on the JavaScript thread.
+            let ok = unsafe { sys::napi_get_reference_value(self.env, p.reference, &mut v) }
+                == sys::Status::napi_ok;
+            // SAFETY: as above; `v` belongs to this env.
+            let same = ok && unsafe { View::of_raw(self.env, v, "") }.is_ok_and(|now| p.view.unchanged(&now));
+            if !same {
+                let arg = p.arg;
+                self.finish();
+                return CHANGED + arg;
             }
-            Err(_) => {
-                Err(napi::Error::new(Status::GenericFailure, format!("internal error in {}", self.name)))
+        }
+        let budget = Duration::from_secs_f64(if ms.is_finite() { ms.clamp(0.0, 1e6) / 1e3 } else { 0.0 });
+        if let Some(call) = self.call.take() {
+            match Sliced::start(move || call.run()) {
+                Ok(s) => self.sliced = Some(s),
+                Err(e) => {
+                    self.result = Some(Ok(Err(Error::value(format!("cannot start a driver thread: {e}")))));
+                    self.finish();
+                    return DONE;
+                }
+            }
+        }
+        let Some(s) = self.sliced.as_mut() else { return DONE };
+        match s.resume(budget) {
+            Step::Pending => RUNNING,
+            Step::Done(r) => {
+                self.result = Some(r);
+                self.finish();
+                DONE
             }
         }
     }
 
-    fn resolve(&mut self, _env: Env, output: f64) -> napi::Result<f64> {
-        Ok(output)
+    /// The finished call's value, or its error thrown as the sync API throws it.
+    #[napi]
+    pub fn result(&mut self, env: Env) -> napi::Result<f64> {
+        match self.result.take() {
+            Some(Ok(Ok(v))) => Ok(v),
+            Some(Ok(Err(e))) => Err(throw(&env, &e)),
+            Some(Err(p)) => {
+                Err(napi::Error::new(Status::GenericFailure, format!("internal error: {}", panic_text(&*p))))
+            }
+            None => Err(napi::Error::new(
+                Status::GenericFailure,
+                "internal error: no result (the job did not finish)",
+            )),
+        }
     }
 
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<f64> {
-        let Some(e) = self.error.take() else { return Err(err) };
-        let base = napi::Error::new(e.kind.code(), e.message);
-        // SAFETY: env is the live environment of this completion callback.
-        let value = unsafe {
-            match e.kind {
-                ErrorKind::OutOfRange => JsRangeError::from(base).into_value(env.raw()),
-                _ => JsTypeError::from(base).into_value(env.raw()),
-            }
-        };
-        // SAFETY: value was just created in env.
-        Err(napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) }))
+    /// Cancels a running job and releases the references.
+    fn finish(&mut self) {
+        self.call = None;
+        if let Some(mut s) = self.sliced.take() {
+            s.cancel();
+        }
+        for p in self.pins.drain(..) {
+            // SAFETY: created in this env by `job`; deleted once (drained).
+            unsafe { sys::napi_delete_reference(self.env, p.reference) };
+        }
     }
 }
 
-fn task(name: &'static str, call: Res<Call>, env: &Env) -> napi::Result<AsyncTask<CallTask>> {
-    match call {
-        Ok(call) => Ok(AsyncTask::new(CallTask { name, call: Some(call), error: None })),
-        Err(e) => Err(throw(env, &e)),
+impl Drop for Job {
+    fn drop(&mut self) {
+        // A job dropped unfinished (never driven to the end) is cancelled first:
+        // no driver stays parked, and no reference outlives the job.
+        self.finish();
     }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// An argument of a native entry, as far as pinning is concerned.
+trait Arg {
+    fn unknown(&self) -> Option<&Unknown<'_>>;
+}
+impl Arg for Unknown<'_> {
+    fn unknown(&self) -> Option<&Unknown<'_>> {
+        Some(self)
+    }
+}
+impl Arg for Option<Unknown<'_>> {
+    fn unknown(&self) -> Option<&Unknown<'_>> {
+        self.as_ref()
+    }
+}
+impl Arg for f64 {
+    fn unknown(&self) -> Option<&Unknown<'_>> {
+        None
+    }
+}
+impl Arg for Option<f64> {
+    fn unknown(&self) -> Option<&Unknown<'_>> {
+        None
+    }
+}
+
+/// Makes an async call's job: pins every typed-array argument (`args`, in
+/// call order) and keeps the parsed call for the first [`Job::step`], which
+/// starts it on a driver thread.
+fn job(env: &Env, call: Res<Call>, args: &[&dyn Arg]) -> napi::Result<Job> {
+    let call = call.map_err(|e| throw(env, &e))?;
+    let mut pins = Vec::new();
+    let raw = env.raw();
+    let release = |pins: &mut Vec<Pin>| {
+        for p in pins.drain(..) {
+            // SAFETY: created just above in this env.
+            unsafe { sys::napi_delete_reference(raw, p.reference) };
+        }
+    };
+    for (k, a) in args.iter().enumerate() {
+        let Some(u) = a.unknown() else { continue };
+        let Ok(view) = View::of(u, "") else { continue };
+        let mut reference = std::ptr::null_mut();
+        // SAFETY: `u` is an argument of the current call in `env`.
+        if unsafe { sys::napi_create_reference(raw, u.raw(), 1, &mut reference) } != sys::Status::napi_ok {
+            release(&mut pins);
+            return Err(napi::Error::new(Status::GenericFailure, "cannot reference an argument"));
+        }
+        pins.push(Pin { arg: u32::try_from(k).unwrap_or(u32::MAX), reference, view });
+    }
+    Ok(Job { call: Some(call), sliced: None, result: None, pins, env: raw })
 }
 
 /// Declares the sync and async native entries of one operation: both parse
@@ -616,10 +735,10 @@ macro_rules! entries {
         }
 
         #[doc = $doc]
-        #[doc = "Runs on a libuv worker thread; the inputs must be private copies."]
+        #[doc = "Async: a time-sliced job over the same arguments (see `Job`)."]
         #[napi(js_name = $js_async)]
-        pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<AsyncTask<CallTask>> {
-            task($js, $build, &env)
+        pub fn $async_(env: Env, $($arg: $ty),*) -> napi::Result<Job> {
+            job(&env, $build, &[$(&$arg),*])
         }
     };
 }

@@ -52,15 +52,23 @@ pub struct View {
 impl View {
     /// Reads the typed array behind `value` (argument `name`).
     pub fn of(value: &Unknown<'_>, name: &str) -> Result<Self, Error> {
-        let env = value.value().env;
+        // SAFETY: env and value come from the current napi call.
+        unsafe { Self::of_raw(value.value().env, value.raw(), name) }
+    }
+
+    /// [`View::of`] over a raw value.
+    ///
+    /// # Safety
+    /// `env` is live on this thread and `value` belongs to it.
+    pub unsafe fn of_raw(env: sys::napi_env, value: sys::napi_value, name: &str) -> Result<Self, Error> {
         let mut ty: sys::napi_typedarray_type = 0;
         let mut len = 0usize;
         let mut data = std::ptr::null_mut();
         let mut ab = std::ptr::null_mut();
         let mut off = 0usize;
-        // SAFETY: env and value come from the current napi call.
+        // SAFETY: per the contract.
         let status = unsafe {
-            sys::napi_get_typedarray_info(env, value.raw(), &mut ty, &mut len, &mut data, &mut ab, &mut off)
+            sys::napi_get_typedarray_info(env, value, &mut ty, &mut len, &mut data, &mut ab, &mut off)
         };
         if status != sys::Status::napi_ok {
             return Err(Error::type_(format!("{name} must be a typed array")));
@@ -94,6 +102,13 @@ impl View {
         let (a, b) = self.range();
         let (c, d) = o.range();
         a < d && c < b
+    }
+
+    /// Whether `now` (this argument read again) is still the memory this view
+    /// was taken from: same kind and length, and the same address unless empty.
+    /// A detached buffer reads as length 0, a resized one as another length.
+    pub fn unchanged(&self, now: &Self) -> bool {
+        self.kind == now.kind && self.len == now.len && (self.len == 0 || self.ptr == now.ptr)
     }
 
     /// Whether the two views are exactly the same memory.
