@@ -40,107 +40,57 @@
 
 import {
   __impl,
-  type ClassTarget,
-  type CrossEntropyOptions,
+  type CrossEntropyFunction,
+  type CrossEntropyWithGradFunction,
   type DimOptions,
   type FloatArray,
-  type GradOptions,
-  type IndexTarget,
   type LogitOptions,
-  type NLLLossOptions,
+  type NLLLossFunction,
+  type NLLLossWithGradFunction,
   type OutOptions,
   type Tensor,
   type TensorLike,
-  type WithGrad,
 } from './index'
 
 export type * from './index'
 
 const { classLoss, axisHelper, unary, optionsArg, ASYNC, asyncLosses, classKeys } = __impl
 
-type NoneOpt = { reduction: 'none' }
-type ScalarOpt = { reduction?: 'mean' | 'sum' }
-
-function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): Promise<never> {
+function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unknown, grad: boolean): never {
   const opts = optionsArg(fn, o, classKeys(nll, grad))
-  return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as Promise<never>
+  return classLoss(fn, nll, input, target, opts, undefined, grad, opts.gradOutput, ASYNC) as never
 }
+
+// Typed by the sync functions' own overload interfaces (P = true: Promises),
+// so the two APIs cannot drift. Validation errors reject the promise.
+const later = <F extends (...a: never[]) => unknown>(f: F): F =>
+  ((...a: Parameters<F>) => {
+    try {
+      return f(...a)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }) as F
 
 /** Async {@link import('./index').crossEntropy}. */
-export async function crossEntropy<A extends FloatArray>(
-  input: A,
-  target: ClassTarget<A>,
-  options: CrossEntropyOptions<A> & NoneOpt,
-): Promise<number>
-export async function crossEntropy<A extends FloatArray>(
-  input: Tensor<A>,
-  target: ClassTarget<A>,
-  options: CrossEntropyOptions<A> & NoneOpt,
-): Promise<Tensor<A>>
-export async function crossEntropy<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & ScalarOpt,
-): Promise<number>
-export async function crossEntropy(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return cls('crossEntropy', false, input, target, options, false)
-}
+export const crossEntropy: CrossEntropyFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
+  cls('crossEntropy', false, input, target, options, false),
+)
 
 /** Async {@link import('./index').crossEntropyWithGrad}. */
-export async function crossEntropyWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: ClassTarget<A>,
-  options: CrossEntropyOptions<A> & GradOptions<A> & NoneOpt,
-): Promise<WithGrad<Tensor<A>, A>>
-export async function crossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & GradOptions<A> & ScalarOpt,
-): Promise<WithGrad<number, A>>
-export async function crossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & GradOptions<A>,
-): Promise<WithGrad<number | Tensor<A>, A>>
-export async function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return cls('crossEntropyWithGrad', false, input, target, options, true)
-}
+export const crossEntropyWithGrad: CrossEntropyWithGradFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
+  cls('crossEntropyWithGrad', false, input, target, options, true),
+)
 
 /** Async {@link import('./index').nllLoss}. */
-export async function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Promise<number>
-export async function nllLoss<A extends FloatArray>(
-  input: Tensor<A>,
-  target: IndexTarget,
-  options: NLLLossOptions<A> & NoneOpt,
-): Promise<Tensor<A>>
-export async function nllLoss<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: IndexTarget,
-  options?: NLLLossOptions<A> & ScalarOpt,
-): Promise<number>
-export async function nllLoss(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return cls('nllLoss', true, input, target, options, false)
-}
+export const nllLoss: NLLLossFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
+  cls('nllLoss', true, input, target, options, false),
+)
 
 /** Async {@link import('./index').nllLossWithGrad}. */
-export async function nllLossWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: IndexTarget,
-  options: NLLLossOptions<A> & GradOptions<A> & NoneOpt,
-): Promise<WithGrad<Tensor<A>, A>>
-export async function nllLossWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: IndexTarget,
-  options?: NLLLossOptions<A> & GradOptions<A> & ScalarOpt,
-): Promise<WithGrad<number, A>>
-export async function nllLossWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: IndexTarget,
-  options?: NLLLossOptions<A> & GradOptions<A>,
-): Promise<WithGrad<number | Tensor<A>, A>>
-export async function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): Promise<unknown> {
-  return cls('nllLossWithGrad', true, input, target, options, true)
-}
+export const nllLossWithGrad: NLLLossWithGradFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
+  cls('nllLossWithGrad', true, input, target, options, true),
+)
 
 /**
  * The declared losses (see `LOSSES` in `index.ts`), each typed from the same

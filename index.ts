@@ -916,43 +916,16 @@ function lossResult(
  * crossEntropy(logits, new BigInt64Array([0n, 1n])) // ≈ 0.3974
  * ```
  */
-export function crossEntropy<A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): number
-export function crossEntropy<A extends FloatArray>(
-  input: Tensor<A>,
-  target: ClassTarget<A>,
-  options: CrossEntropyOptions<A> & NoneOpt,
-): Tensor<A>
-export function crossEntropy<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & ScalarOpt,
-): number
-export function crossEntropy(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('crossEntropy', false, input, target, optionsArg('crossEntropy', options, CE_KEYS), undefined, false, undefined)
-}
+export const crossEntropy: CrossEntropyFunction = (input: unknown, target: unknown, options?: unknown): never =>
+  classLoss('crossEntropy', false, input, target, optionsArg('crossEntropy', options, CE_KEYS), undefined, false, undefined) as never
 
 /**
  * {@link crossEntropy} and its gradient with respect to the logits, from the
  * same pass. `options.gradOut` may be the logits' own buffer.
  */
-export function crossEntropyWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: ClassTarget<A>,
-  options: CrossEntropyOptions<A> & GradOptions<A> & NoneOpt,
-): WithGrad<Tensor<A>, A>
-export function crossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & GradOptions<A> & ScalarOpt,
-): WithGrad<number, A>
-export function crossEntropyWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: ClassTarget<A>,
-  options?: CrossEntropyOptions<A> & GradOptions<A>,
-): WithGrad<number | Tensor<A>, A>
-export function crossEntropyWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
+export const crossEntropyWithGrad: CrossEntropyWithGradFunction = (input: unknown, target: unknown, options?: unknown): never => {
   const o = optionsArg('crossEntropyWithGrad', options, CE_GRAD_KEYS)
-  return classLoss('crossEntropyWithGrad', false, input, target, o, undefined, true, o.gradOutput)
+  return classLoss('crossEntropyWithGrad', false, input, target, o, undefined, true, o.gradOutput) as never
 }
 
 /**
@@ -961,35 +934,72 @@ export function crossEntropyWithGrad(input: unknown, target: unknown, options?: 
  *
  * @example
  * ```ts
- * nllLoss(logSoftmax(logits), new Int32Array([0, 1]))
+ * const logits = tensor(new Float32Array([2, 0.5, -1, 0.1, 1.2, 0.3]), [2, 3])
+ * nllLoss(logSoftmax(logits), new Int32Array([0, 1])) // ≈ 0.3974
  * ```
  */
-export function nllLoss<A extends FloatArray>(input: A, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): number
-export function nllLoss<A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Tensor<A>
-export function nllLoss<A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): number
-export function nllLoss(input: unknown, target: unknown, options?: unknown): unknown {
-  return classLoss('nllLoss', true, input, target, optionsArg('nllLoss', options, NLL_KEYS), undefined, false, undefined)
-}
+export const nllLoss: NLLLossFunction = (input: unknown, target: unknown, options?: unknown): never =>
+  classLoss('nllLoss', true, input, target, optionsArg('nllLoss', options, NLL_KEYS), undefined, false, undefined) as never
 
 /** {@link nllLoss} and its gradient with respect to the input. */
-export function nllLossWithGrad<A extends FloatArray>(
-  input: Tensor<A>,
-  target: IndexTarget,
-  options: NLLLossOptions<A> & GradOptions<A> & NoneOpt,
-): WithGrad<Tensor<A>, A>
-export function nllLossWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: IndexTarget,
-  options?: NLLLossOptions<A> & GradOptions<A> & ScalarOpt,
-): WithGrad<number, A>
-export function nllLossWithGrad<A extends FloatArray>(
-  input: TensorLike<A>,
-  target: IndexTarget,
-  options?: NLLLossOptions<A> & GradOptions<A>,
-): WithGrad<number | Tensor<A>, A>
-export function nllLossWithGrad(input: unknown, target: unknown, options?: unknown): unknown {
+export const nllLossWithGrad: NLLLossWithGradFunction = (input: unknown, target: unknown, options?: unknown): never => {
   const o = optionsArg('nllLossWithGrad', options, NLL_GRAD_KEYS)
-  return classLoss('nllLossWithGrad', true, input, target, o, undefined, true, o.gradOutput)
+  return classLoss('nllLossWithGrad', true, input, target, o, undefined, true, o.gradOutput) as never
+}
+
+/**
+ * The overloads of {@link crossEntropy}, once for both APIs: `P` = true types
+ * `losskit/async`'s twin (each result a Promise), so the two cannot drift.
+ */
+export interface CrossEntropyFunction<P extends boolean = false> {
+  <A extends FloatArray>(input: A, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Ret<P, number>
+  <A extends FloatArray>(input: Tensor<A>, target: ClassTarget<A>, options: CrossEntropyOptions<A> & NoneOpt): Ret<P, Tensor<A>>
+  <A extends FloatArray>(input: TensorLike<A>, target: ClassTarget<A>, options?: CrossEntropyOptions<A> & ScalarOpt): Ret<P, number>
+}
+
+/** The overloads of {@link crossEntropyWithGrad} (`P` as {@link CrossEntropyFunction}'s). */
+export interface CrossEntropyWithGradFunction<P extends boolean = false> {
+  <A extends FloatArray>(
+    input: Tensor<A>,
+    target: ClassTarget<A>,
+    options: CrossEntropyOptions<A> & GradOptions<A> & NoneOpt,
+  ): Ret<P, WithGrad<Tensor<A>, A>>
+  <A extends FloatArray>(
+    input: TensorLike<A>,
+    target: ClassTarget<A>,
+    options?: CrossEntropyOptions<A> & GradOptions<A> & ScalarOpt,
+  ): Ret<P, WithGrad<number, A>>
+  <A extends FloatArray>(
+    input: TensorLike<A>,
+    target: ClassTarget<A>,
+    options?: CrossEntropyOptions<A> & GradOptions<A>,
+  ): Ret<P, WithGrad<number | Tensor<A>, A>>
+}
+
+/** The overloads of {@link nllLoss} (`P` as {@link CrossEntropyFunction}'s). */
+export interface NLLLossFunction<P extends boolean = false> {
+  <A extends FloatArray>(input: A, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Ret<P, number>
+  <A extends FloatArray>(input: Tensor<A>, target: IndexTarget, options: NLLLossOptions<A> & NoneOpt): Ret<P, Tensor<A>>
+  <A extends FloatArray>(input: TensorLike<A>, target: IndexTarget, options?: NLLLossOptions<A> & ScalarOpt): Ret<P, number>
+}
+
+/** The overloads of {@link nllLossWithGrad} (`P` as {@link CrossEntropyFunction}'s). */
+export interface NLLLossWithGradFunction<P extends boolean = false> {
+  <A extends FloatArray>(
+    input: Tensor<A>,
+    target: IndexTarget,
+    options: NLLLossOptions<A> & GradOptions<A> & NoneOpt,
+  ): Ret<P, WithGrad<Tensor<A>, A>>
+  <A extends FloatArray>(
+    input: TensorLike<A>,
+    target: IndexTarget,
+    options?: NLLLossOptions<A> & GradOptions<A> & ScalarOpt,
+  ): Ret<P, WithGrad<number, A>>
+  <A extends FloatArray>(
+    input: TensorLike<A>,
+    target: IndexTarget,
+    options?: NLLLossOptions<A> & GradOptions<A>,
+  ): Ret<P, WithGrad<number | Tensor<A>, A>>
 }
 
 // ---------------------------------------------------------------------------

@@ -13,9 +13,10 @@ import { FIXTURE_DIR, type LossCase, loadFixtures, TEST_DIR } from './_util.js'
 const dts = readFileSync(join(TEST_DIR, '..', 'index.d.ts'), 'utf8')
 const snake = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()
 
-/** The ```ts block of the TSDoc right above `export declare const <name>:`. */
+/** The ```ts block of the TSDoc right above `export declare const <name>:` (or its first `function` overload). */
 function exampleOf(name: string): string | undefined {
-  const at = dts.indexOf(`export declare const ${name}:`)
+  let at = dts.indexOf(`export declare const ${name}:`)
+  if (at < 0) at = dts.search(new RegExp(`export declare function ${name}[<(]`))
   if (at < 0) return undefined
   const doc = dts.slice(dts.lastIndexOf('/**', at), at)
   const m = /```ts\n([\s\S]*?)```/.exec(doc)
@@ -55,3 +56,48 @@ for (const name of Object.keys(L.__impl.losses)) {
     )
   })
 }
+
+// The class losses and the helpers have no declared-loss fixture: their examples'
+// arrays and values are in fixtures/doc_examples.json (generate.py, real torch).
+/** The numbers of every typed array literal in `src`, and the last value it shows (`// ≈ v` or `≈ v`). */
+function literals(src: string): { arrays: number[][]; shown: string | undefined } {
+  const arrays = [...src.matchAll(/new (?:Float32|Float64|Int32|BigInt64)Array\(\[([^\]]*)\]\)/g)].map((m) =>
+    m[1].split(',').map((v) => Number(v.trim().replace(/n$/, ''))),
+  )
+  const shown = [...src.matchAll(/≈ ?(-?[0-9]+\.[0-9]+)/g)].pop()?.[1]
+  return { arrays, shown }
+}
+
+function closeTo(shown: string, value: number): boolean {
+  const decimals = (shown.split('.')[1] ?? '').length
+  return Math.abs(Number(shown) - value) <= 0.5 * 10 ** -decimals + 1e-12
+}
+
+const docExamples = loadFixtures<{ fn: string; arrays: number[][]; value: number }>('doc_examples').cases
+for (const c of docExamples) {
+  test(`${c.fn}: the TSDoc example's arrays and value are PyTorch's (fixtures/doc_examples.json)`, (t) => {
+    const ex = exampleOf(c.fn)
+    if (ex === undefined) {
+      t.fail(`index.d.ts has no example for ${c.fn}`)
+      return
+    }
+    const { arrays, shown } = literals(ex)
+    t.deepEqual(arrays, c.arrays, `${c.fn}: the example's arrays`)
+    t.truthy(shown, `${c.fn}: the example shows no value`)
+    if (shown) t.true(closeTo(shown, c.value), `${c.fn}: the example shows ${shown}, PyTorch says ${c.value}`)
+  })
+}
+
+test("the README's first example: crossEntropyWithGrad's arrays and loss are PyTorch's (fixtures/doc_examples.json)", (t) => {
+  const readme = readFileSync(join(TEST_DIR, '..', 'README.md'), 'utf8')
+  const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+  const ce = docExamples.find((c) => c.fn === 'crossEntropy')
+  if (!ce) {
+    t.fail('doc_examples.json has no crossEntropy case')
+    return
+  }
+  const { arrays, shown } = literals(block)
+  t.deepEqual(arrays, ce.arrays, "the README example's arrays")
+  t.truthy(shown, 'the README example shows no loss')
+  if (shown) t.true(closeTo(shown, ce.value), `the README shows ${shown}, PyTorch says ${ce.value}`)
+})

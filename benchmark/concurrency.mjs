@@ -10,8 +10,10 @@
 //   held         memory held beyond the caller's buffers and the results, at
 //                its peak during the async calls: sampled every ~1 ms as
 //                process.memoryUsage().arrayBuffers (JS-visible buffers) and
-//                RSS (everything), minus the value before the calls and, for
-//                fresh gradients, the 4 results' bytes (RSS: floored at 0)
+//                RSS (everything), minus the value once the inputs and gradOut
+//                buffers existed, before any losskit call (so whatever losskit
+//                keeps between calls counts), and, for fresh gradients, minus
+//                the 4 results' bytes (RSS: floored at 0)
 //   gap          the event loop's longest gap between 1 ms interval ticks
 // Each figure is the median of --reps alternating runs. Before each run the
 // previous results are dropped, collected (gc) and given 100 ms, so the run does
@@ -53,10 +55,15 @@ function inputs() {
   return xs
 }
 
-/** Runs `fn` while sampling memory and event-loop gaps. */
+/** Memory once the inputs and gradOut buffers exist, before any losskit call. */
+let m0
+
+/**
+ * Runs `fn` while sampling memory and event-loop gaps. Memory is counted from
+ * `m0`: whatever losskit keeps between calls (a pool, a cache) counts as held.
+ */
 async function watch(fn) {
   const mem = () => process.memoryUsage()
-  const m0 = mem()
   let peakAb = m0.arrayBuffers
   let peakRss = m0.rss
   let last = performance.now()
@@ -94,6 +101,8 @@ export async function measureConcurrency() {
   const input = (k) => ({ data: xs[k], shape: [N, C] })
   const resultBytes = CALLS * N * C * 4
   const rows = []
+  await settleDown()
+  m0 = process.memoryUsage()
   // warm-up (thread pool, page tables of the inputs and gradOuts)
   L.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
   await A.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
