@@ -2,10 +2,12 @@
 // (as rejections), robustness against a misbehaving caller, and an event loop
 // that stays responsive while large batches compute.
 
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import test from 'ava'
 import * as L from 'losskit'
 import * as A from 'losskit/async'
-import { type DType, floatCtor, Rng } from './_util.js'
+import { type DType, floatCtor, Rng, TEST_DIR } from './_util.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: one loose signature for every function
 type Any = any
@@ -729,4 +731,66 @@ test.serial('event loop stays responsive: 4 concurrent (4096, 32000) float32 cro
   t.true(Buffer.from(results[3].grad.data.buffer).equals(Buffer.from(syncR.grad.data.buffer)), 'async grad bits = sync grad bits')
   // A quarter when the machine is quiet (19% measured here); a third leaves room for a busy CI host.
   t.true(maxGap < syncMs / 3, `longest gap ${maxGap.toFixed(1)} ms is not well below the sync duration ${syncMs.toFixed(0)} ms`)
+})
+
+// ---------------------------------------------------------------------------
+// the slice setting
+
+test('setAsyncSlice: a number of ms in [0.1, 1000]; anything else is a clear error and changes nothing', (t) => {
+  const before = A.getAsyncSlice()
+  t.is(before, L.getAsyncSlice())
+  t.throws(() => A.setAsyncSlice('5' as Any), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as Any)
+  for (const bad of [0, 0.05, -1, 1001, Number.NaN, Number.POSITIVE_INFINITY]) {
+    t.throws(() => A.setAsyncSlice(bad), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' } as Any, String(bad))
+  }
+  t.is(A.getAsyncSlice(), before)
+  A.setAsyncSlice(2.5)
+  t.is(A.getAsyncSlice(), 2.5)
+  A.setAsyncSlice(before)
+})
+
+test('LOSSKIT_ASYNC_SLICE_MS sets the slice; an empty or unparsable value warns and keeps the default', (t) => {
+  const script = "const L = require('./index.js'); console.log(L.getAsyncSlice())"
+  const run = (v: string) =>
+    spawnSync(process.execPath, ['-e', script], {
+      cwd: join(TEST_DIR, '..'),
+      env: { ...process.env, LOSSKIT_ASYNC_SLICE_MS: v },
+      encoding: 'utf8',
+    })
+  const ok = run('3')
+  t.is(ok.stdout.trim(), '3')
+  t.notRegex(ok.stderr, /LOSSKIT_ASYNC_SLICE_MS/)
+  for (const v of ['', 'fast', '0', '5000']) {
+    const r = run(v)
+    t.is(r.stdout.trim(), '8', `LOSSKIT_ASYNC_SLICE_MS=${JSON.stringify(v)}`)
+    t.regex(r.stderr, /LOSSKIT_ASYNC_SLICE_MS/, `LOSSKIT_ASYNC_SLICE_MS=${JSON.stringify(v)} must warn`)
+  }
+})
+
+test('a large async call runs in several slices, each about the slice long, with the sync bits', async (t) => {
+  const n = 4 << 20
+  const x = new Float32Array(n).map((_, i) => Math.sin(i))
+  const tg = new Float32Array(n).map((_, i) => (Math.cos(i) + 1) / 2)
+  const ref = L.binaryCrossEntropyWithLogitsWithGrad(x, tg)
+  const before = A.getAsyncSlice()
+  A.setAsyncSlice(1)
+  try {
+    let turns = 0
+    let longest = 0
+    let last = performance.now()
+    const timer = setInterval(() => {
+      const now = performance.now()
+      longest = Math.max(longest, now - last)
+      last = now
+      turns++
+    }, 0)
+    const r = await A.binaryCrossEntropyWithLogitsWithGrad(x, tg)
+    clearInterval(timer)
+    t.is(r.loss, ref.loss)
+    t.true(Buffer.from(r.grad.data.buffer).equals(Buffer.from(ref.grad.data.buffer)), 'gradient bits')
+    t.true(turns >= 3, `the event loop turned ${turns} times during the call`)
+    t.log(`${turns} timer turns during the call; longest gap ${longest.toFixed(1)} ms with 1 ms slices`)
+  } finally {
+    A.setAsyncSlice(before)
+  }
 })

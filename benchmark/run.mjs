@@ -1264,7 +1264,7 @@ async function main() {
   }
   const legend = [
     `Medians of repeated runs, float32, reduction 'mean'. ×r = time ÷ ${lk ? 'losskit at the same thread count (1t for plain JS and tfjs)' : 'plain JS'}; below 1 is faster.`,
-    `bound = bytes that must be read ÷ read bandwidth (1 thread ${(bw.t1 / GB).toFixed(1)} GB/s, 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s) + bytes that must be written × what a written byte adds in a copy (copies at ${(bw.copy1 / GB).toFixed(1)} / ${(bw.copy2 / GB).toFixed(1)} GB/s copied); each input read once, each output written once; lk ÷ bound = 1 is memory speed, and below 1 cannot happen.`,
+    `bound = bytes that must be read ÷ read bandwidth (1 thread ${(bw.t1 / GB).toFixed(1)} GB/s, 2 threads ${(bw.t2 / GB).toFixed(1)} GB/s) + bytes that must be written × what a written byte adds in a copy (copies at ${(bw.copy1 / GB).toFixed(1)} / ${(bw.copy2 / GB).toFixed(1)} GB/s copied); each input read once, each output written once; lk ÷ bound = 1 is memory speed. Below 1 means the measured bandwidths are too low: these JS-side readers and copies reach less than the SIMD kernels do.`,
     `† working set fits in the ${(cacheLimit / (1 << 20)).toFixed(0)} MiB last-level cache: the DRAM bound does not bind. ¹ one timed run (the call takes seconds). ≠ loss value off from plain JS (float64 accumulation) by > ${VALUE_TOL}.`,
     ...(workloads.some((w) => !w.bytes)
       ? ['CTC: compute-bound (the α/β recursions), so no bandwidth bound (–); no plain JS baseline or tfjs counterpart (–).']
