@@ -62,35 +62,23 @@ function cls(fn: string, nll: boolean, input: unknown, target: unknown, o: unkno
 }
 
 // Typed by the sync functions' own overload interfaces (P = true: Promises),
-// so the two APIs cannot drift. Validation errors reject the promise.
-const later = <F extends (...a: never[]) => unknown>(f: F): F =>
-  ((...a: Parameters<F>) => {
-    try {
-      return f(...a)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-  }) as F
+// so the two APIs cannot drift. An async function rejects, never throws.
 
 /** Async {@link import('./index').crossEntropy}. */
-export const crossEntropy: CrossEntropyFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
-  cls('crossEntropy', false, input, target, options, false),
-)
+export const crossEntropy: CrossEntropyFunction<true> = async (input: unknown, target: unknown, options?: unknown) =>
+  cls('crossEntropy', false, input, target, options, false)
 
 /** Async {@link import('./index').crossEntropyWithGrad}. */
-export const crossEntropyWithGrad: CrossEntropyWithGradFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
-  cls('crossEntropyWithGrad', false, input, target, options, true),
-)
+export const crossEntropyWithGrad: CrossEntropyWithGradFunction<true> = async (input: unknown, target: unknown, options?: unknown) =>
+  cls('crossEntropyWithGrad', false, input, target, options, true)
 
 /** Async {@link import('./index').nllLoss}. */
-export const nllLoss: NLLLossFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
-  cls('nllLoss', true, input, target, options, false),
-)
+export const nllLoss: NLLLossFunction<true> = async (input: unknown, target: unknown, options?: unknown) =>
+  cls('nllLoss', true, input, target, options, false)
 
 /** Async {@link import('./index').nllLossWithGrad}. */
-export const nllLossWithGrad: NLLLossWithGradFunction<true> = later((input: unknown, target: unknown, options?: unknown) =>
-  cls('nllLossWithGrad', true, input, target, options, true),
-)
+export const nllLossWithGrad: NLLLossWithGradFunction<true> = async (input: unknown, target: unknown, options?: unknown) =>
+  cls('nllLossWithGrad', true, input, target, options, true)
 
 /**
  * The declared losses (see `LOSSES` in `index.ts`), each typed from the same

@@ -25,6 +25,11 @@ export declare class Job {
    * detached or resized since the call: the job is cancelled).
    */
   step(ms: number): number
+  /**
+   * Whether the call's input is small (it then runs whole in one step, and
+   * the JS queue runs it ahead of the large ones).
+   */
+  get small(): boolean
   /** The finished call's value, or its error thrown as the sync API throws it. */
   result(): number
 }

@@ -222,10 +222,15 @@ type ScalarOpt = { reduction?: 'mean' | 'sum' }
 
 type Code = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
 
-function fail(fn: string, code: Code, msg: string): never {
+/** Node's error for `code`: a RangeError for ERR_OUT_OF_RANGE, else a TypeError; the message names `fn`. */
+function errorOf(fn: string, code: Code, msg: string): Error {
   const e = code === 'ERR_OUT_OF_RANGE' ? new RangeError(`${fn}: ${msg}`) : new TypeError(`${fn}: ${msg}`)
   ;(e as Error & { code: string }).code = code
-  throw e
+  return e
+}
+
+function fail(fn: string, code: Code, msg: string): never {
+  throw errorOf(fn, code, msg)
 }
 
 function describe(v: unknown): string {
@@ -507,27 +512,17 @@ const SYNC: Mode = 0
 const ASYNC: Mode = 1
 type NativeAsync = { [K in keyof typeof native]: K extends `${string}Async` ? K : never }[keyof typeof native]
 
-/**
- * Async calls whose input has fewer elements than this run as one sync call in
- * a later turn (as small sync inputs, on the calling thread): a time-sliced
- * job's hand-offs would cost more than the whole computation.
- */
-const ASYNC_INLINE = 1 << 16
-
 /** Default longest run of async work per event-loop turn (ms). */
 const DEFAULT_SLICE_MS = 8
 
-function checkSlice(fn: string, ms: unknown): number {
-  if (typeof ms !== 'number') fail(fn, 'ERR_INVALID_ARG_TYPE', `ms must be a number, got ${describe(ms)}`)
-  if (!(ms >= 0.1 && ms <= 1000)) fail(fn, 'ERR_OUT_OF_RANGE', `ms = ${ms} is out of range: it must be in [0.1, 1000]`)
-  return ms
-}
+/** Whether `ms` is a slice length losskit accepts: [0.1, 1000] ms (NaN is not). */
+const sliceInRange = (ms: number): boolean => ms >= 0.1 && ms <= 1000
 
 function sliceFromEnv(): number {
   const v = process.env.LOSSKIT_ASYNC_SLICE_MS
   if (v === undefined) return DEFAULT_SLICE_MS
   const ms = v.trim() === '' ? Number.NaN : Number(v)
-  if (!(ms >= 0.1 && ms <= 1000)) {
+  if (!sliceInRange(ms)) {
     process.emitWarning(
       `LOSSKIT_ASYNC_SLICE_MS=${JSON.stringify(v)} is not a number of milliseconds in [0.1, 1000]; using ${DEFAULT_SLICE_MS}`,
       { code: 'LOSSKIT_ASYNC_SLICE_MS' },
@@ -551,7 +546,9 @@ let sliceMs = sliceFromEnv()
  * @throws {RangeError} `ERR_OUT_OF_RANGE` when `ms` is outside [0.1, 1000].
  */
 export function setAsyncSlice(ms: number): void {
-  sliceMs = checkSlice('setAsyncSlice', ms)
+  if (typeof ms !== 'number') fail('setAsyncSlice', 'ERR_INVALID_ARG_TYPE', `ms must be a number, got ${describe(ms)}`)
+  if (!sliceInRange(ms)) fail('setAsyncSlice', 'ERR_OUT_OF_RANGE', `ms = ${ms} is out of range: it must be in [0.1, 1000]`)
+  sliceMs = ms
 }
 
 /** The longest time `losskit/async` computes per event-loop turn (ms); see {@link setAsyncSlice}. */
@@ -560,36 +557,15 @@ export function getAsyncSlice(): number {
 }
 
 /**
- * An async call's work: `step(ms)` runs it for about `ms` and returns 0 (not
- * finished), 1 (finished: `result()` has the value or throws) or 2 + k
- * (argument k was detached or resized: the call is abandoned). Large calls are
- * the binding's time-sliced `Job`; small ones {@link InlineCall}.
+ * An async call's work, the binding's `Job`: `step(ms)` runs it for about `ms`
+ * and returns 0 (not finished), 1 (finished: `result()` has the value or
+ * throws) or 2 + k (argument k was detached or resized: the call is
+ * abandoned). A small one runs whole in its first step.
  */
 interface Work {
+  readonly small: boolean
   step(ms: number): number
   result(): number
-}
-
-/** A small async call: the sync entry, run whole in a later turn. */
-class InlineCall implements Work {
-  private value = 0
-  private readonly lengths: [number, number][] = []
-  constructor(
-    private readonly call: (...a: unknown[]) => number,
-    private readonly args: unknown[],
-  ) {
-    args.forEach((a, i) => {
-      if (ArrayBuffer.isView(a)) this.lengths.push([i, (a as View).length])
-    })
-  }
-  step(): number {
-    for (const [i, n] of this.lengths) if ((this.args[i] as View).length !== n) return 2 + i
-    this.value = this.call(...this.args)
-    return 1
-  }
-  result(): number {
-    return this.value
-  }
 }
 
 /** An async call waiting in a queue: its work, and what settles its promise. */
@@ -625,11 +601,7 @@ function settle(q: Queued, status: number): void {
     return
   }
   const name = q.names.get(status - 2) ?? `argument ${status - 1}`
-  try {
-    fail(q.fn, 'ERR_INVALID_ARG_VALUE', `${name} was detached or resized during the call`)
-  } catch (e) {
-    q.reject(e)
-  }
+  q.reject(errorOf(q.fn, 'ERR_INVALID_ARG_VALUE', `${name} was detached or resized during the call`))
 }
 
 /**
@@ -644,18 +616,19 @@ function pump(): void {
   const start = performance.now()
   for (;;) {
     const left = sliceMs - (performance.now() - start)
-    const q = quick[0] ?? jobs[0]
+    const queue = quick.length > 0 ? quick : jobs
+    const q = queue[0]
     if (q === undefined || left <= 0) break
     let status: number
     try {
       status = q.work.step(left)
     } catch (e) {
-      ;(q === quick[0] ? quick : jobs).shift()
+      queue.shift()
       q.reject(prefixed(e, q.fn))
       continue
     }
     if (status === 0) continue
-    ;(q === quick[0] ? quick : jobs).shift()
+    queue.shift()
     settle(q, status)
   }
   if (quick.length > 0 || jobs.length > 0) setImmediate(pump)
@@ -671,7 +644,8 @@ type AsyncOut = [index: number, name: string]
  * Runs a native `…Async` entry: `args` are the sync entry's arguments (the
  * caller's buffers, and fresh outputs where the caller gave none), `ins` and
  * `outs` name them for messages, and `finish` gets the outputs in the order of
- * `outs`. Nothing is copied and nothing runs before a later turn (see
+ * `outs`. The entry parses and validates at once (errors reject) and returns a
+ * `Job`; nothing is copied and nothing runs before a later turn (see
  * {@link pump}).
  */
 function runAsync(
@@ -682,18 +656,15 @@ function runAsync(
   outs: AsyncOut[],
   finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
 ): Promise<unknown> {
-  const small = (args[0] as View).length < ASYNC_INLINE
   let work: Work
   try {
-    work = small
-      ? new InlineCall(native[name.slice(0, -'Async'.length) as keyof typeof native] as (...a: unknown[]) => number, args)
-      : (native[name] as unknown as (...a: unknown[]) => Work)(...args)
+    work = (native[name] as unknown as (...a: unknown[]) => Work)(...args)
   } catch (e) {
     return Promise.reject(prefixed(e, fn))
   }
   const names = new Map<number, string>([...ins, ...outs])
   return new Promise((resolve, reject) => {
-    ;(small ? quick : jobs).push({ work, fn, args, names, outs, finish, resolve, reject })
+    ;(work.small ? quick : jobs).push({ work, fn, args, names, outs, finish, resolve, reject })
     if (!pumping) {
       pumping = true
       setImmediate(pump)

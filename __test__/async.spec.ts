@@ -435,6 +435,16 @@ test('validation errors reject with the sync class and code (checked in JS and i
 const detach = (a: ArrayBufferView) => structuredClone(a, { transfer: [a.buffer as ArrayBuffer] })
 const turn = () => new Promise<void>((r) => setImmediate(r))
 
+/** Whether `p` has settled, read as `.settled` (set when its callbacks run). */
+function watchSettled(p: Promise<unknown>): { settled: boolean } {
+  const state = { settled: false }
+  const done = (): void => {
+    state.settled = true
+  }
+  p.then(done, done)
+  return state
+}
+
 /** Settles `p`: 'ok' with the value, or the error (which must be TypeError ERR_INVALID_ARG_VALUE). */
 async function settle(p: Promise<unknown>): Promise<{ ok: true; value: Any } | { ok: false; error: Any }> {
   try {
@@ -483,18 +493,10 @@ test('detaching an argument right after the call, or after some turns, gives the
           out: out as Any,
         })
         const victim = { input: a.x.data, target: a.tg, weight: a.w, gradOutput: a.g.data, gradOut, 'gradOut=input': a.x.data }[which]
-        let settled = false
-        p.then(
-          () => {
-            settled = true
-          },
-          () => {
-            settled = true
-          },
-        )
-        for (let k = 0; k < when && !settled; k++) await turn()
+        const state = watchSettled(p)
+        for (let k = 0; k < when && !state.settled; k++) await turn()
         const label = `(${n}, ${c}) detach ${which} after ${when} turn(s)`
-        if (settled) {
+        if (state.settled) {
           // finished before the detach: an ordinary call
           completedFirst++
           t.is(sameBits(await p, ref), undefined, `${label}: completed before the detach`)
@@ -533,19 +535,11 @@ test('detaching `out` between the slices of a large call: a rejection naming it,
   A.setAsyncSlice(0.5)
   try {
     const p = A.crossEntropyWithGrad(x, tg, { reduction: 'none', out, gradOut })
-    let settled = false
-    p.then(
-      () => {
-        settled = true
-      },
-      () => {
-        settled = true
-      },
-    )
+    const state = watchSettled(p)
     let detachedWhilePending = false
-    while (!settled) {
+    while (!state.settled) {
       await turn()
-      if (!settled && !detachedWhilePending && !Number.isNaN(out[0])) {
+      if (!state.settled && !detachedWhilePending && !Number.isNaN(out[0])) {
         detach(out)
         detachedWhilePending = true
       }
@@ -578,19 +572,11 @@ test('the rejection for a buffer detached during the await names the function as
     const tg = new Float32Array(n).fill(0.5)
     const gradOut = new Float32Array(n)
     const p = A.binaryCrossEntropyWithLogitsWithGrad(x, tg, { gradOut })
-    let settled = false
-    p.then(
-      () => {
-        settled = true
-      },
-      () => {
-        settled = true
-      },
-    )
+    const state = watchSettled(p)
     // input: after the first slice; target: before any; gradOut: once the kernel
     // has written into it, between slices (0.5 ms slices: the call takes several)
     if (which === 'input') await turn()
-    if (which === 'gradOut') while (!settled && gradOut[0] === 0) await turn()
+    if (which === 'gradOut') while (!state.settled && gradOut[0] === 0) await turn()
     detach({ input: x, target: tg, gradOut }[which])
     const r = await settle(p)
     t.false(r.ok, `${which}: must reject`)

@@ -339,17 +339,7 @@ function makeWorkloads() {
       }
     }
   }
-  for (const loss of REGRESSION_LOSSES) {
-    for (const numel of REGRESSION_SIZES) {
-      const w = { loss, grad: true, numel, elements: numel, size: fmtCount(numel) }
-      w.id = `${loss}/grad/${w.size}`
-      w.label = `${SHORT[loss]} fwd+grad ${w.size}`
-      w.bytes = bytesModel(w)
-      w.workingSet = workingSet(w)
-      list.push(w)
-    }
-  }
-  for (const loss of PAIR_LOSSES) {
+  for (const loss of [...REGRESSION_LOSSES, ...PAIR_LOSSES]) {
     for (const numel of REGRESSION_SIZES) {
       const w = { loss, grad: true, numel, elements: numel, size: fmtCount(numel) }
       w.id = `${loss}/grad/${w.size}`

@@ -196,7 +196,9 @@ impl<R: Send + 'static> Sliced<R> {
             Step::Pending
         }
     }
+}
 
+impl<R> Sliced<R> {
     /// Stops the job at its next checkpoint and waits until it has unwound.
     pub fn cancel(&mut self) {
         if self.finished {
@@ -221,22 +223,9 @@ impl<R: Send + 'static> Sliced<R> {
 
 impl<R> Drop for Sliced<R> {
     fn drop(&mut self) {
-        if !self.finished {
-            // Never leave a driver parked forever: cancel and wait for it.
-            let mut g = self.shared.lock();
-            if g.0 != State::Done {
-                g.0 = State::Cancel;
-                self.shared.cv.notify_all();
-                let _g = self.shared.wait(g, |s| s == State::Done);
-            }
-        }
+        // Never leave a driver parked forever: cancel and wait for it.
+        self.cancel();
     }
-}
-
-/// Whether a panic payload is a cancellation (not a failure of the job).
-#[must_use]
-pub fn is_cancelled(p: &(dyn Any + Send)) -> bool {
-    p.is::<Cancelled>()
 }
 
 #[cfg(test)]

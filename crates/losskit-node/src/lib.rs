@@ -560,9 +560,12 @@ struct Pin {
 /// can detach, transfer or shrink them under it — and nothing is copied.
 #[napi]
 pub struct Job {
-    /// The parsed call until its first step starts it on a driver thread (a
-    /// queued call holds no thread).
+    /// The parsed call until its first step runs it (small input) or starts it
+    /// on a driver thread (a queued call holds no thread).
     call: Option<Call>,
+    /// Small input: the first step runs the whole call on the JS thread, as
+    /// the sync API does; slicing would cost more than the computation.
+    small: bool,
     sliced: Option<Sliced<Res<f64>>>,
     result: Option<std::thread::Result<Res<f64>>>,
     pins: Vec<Pin>,
@@ -602,6 +605,11 @@ impl Job {
         }
         let budget = Duration::from_secs_f64(if ms.is_finite() { ms.clamp(0.0, 1e6) / 1e3 } else { 0.0 });
         if let Some(call) = self.call.take() {
+            if self.small {
+                self.result = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.run())));
+                self.finish();
+                return DONE;
+            }
             match Sliced::start(move || call.run()) {
                 Ok(s) => self.sliced = Some(s),
                 Err(e) => {
@@ -620,6 +628,13 @@ impl Job {
                 DONE
             }
         }
+    }
+
+    /// Whether the call's input is small (it then runs whole in one step, and
+    /// the JS queue runs it ahead of the large ones).
+    #[napi(getter)]
+    pub fn small(&self) -> bool {
+        self.small
     }
 
     /// The finished call's value, or its error thrown as the sync API throws it.
@@ -696,26 +711,25 @@ impl Arg for Option<f64> {
 /// starts it on a driver thread.
 fn job(env: &Env, call: Res<Call>, args: &[&dyn Arg]) -> napi::Result<Job> {
     let call = call.map_err(|e| throw(env, &e))?;
-    let mut pins = Vec::new();
-    let raw = env.raw();
-    let release = |pins: &mut Vec<Pin>| {
-        for p in pins.drain(..) {
-            // SAFETY: created just above in this env.
-            unsafe { sys::napi_delete_reference(raw, p.reference) };
-        }
-    };
+    // References taken so far are released by `Job`'s drop on the error path.
+    let mut job =
+        Job { call: None, small: true, sliced: None, result: None, pins: Vec::new(), env: env.raw() };
     for (k, a) in args.iter().enumerate() {
         let Some(u) = a.unknown() else { continue };
         let Ok(view) = View::of(u, "") else { continue };
         let mut reference = std::ptr::null_mut();
         // SAFETY: `u` is an argument of the current call in `env`.
-        if unsafe { sys::napi_create_reference(raw, u.raw(), 1, &mut reference) } != sys::Status::napi_ok {
-            release(&mut pins);
+        if unsafe { sys::napi_create_reference(job.env, u.raw(), 1, &mut reference) } != sys::Status::napi_ok
+        {
             return Err(napi::Error::new(Status::GenericFailure, "cannot reference an argument"));
         }
-        pins.push(Pin { arg: u32::try_from(k).unwrap_or(u32::MAX), reference, view });
+        if k == 0 {
+            job.small = view.len < par::PARALLEL_THRESHOLD;
+        }
+        job.pins.push(Pin { arg: u32::try_from(k).unwrap_or(u32::MAX), reference, view });
     }
-    Ok(Job { call: Some(call), sliced: None, result: None, pins, env: raw })
+    job.call = Some(call);
+    Ok(job)
 }
 
 /// Declares the sync and async native entries of one operation: both parse
