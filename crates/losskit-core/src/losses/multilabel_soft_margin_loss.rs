@@ -8,11 +8,17 @@ use crate::elementwise::Operand;
 use crate::error::{check_len, Result};
 use crate::par::map_chunks;
 use crate::Real;
+use losskit_math::lanes::Loss;
 
-/// `ln σ(x)` as PyTorch's `log_sigmoid`: `min(x, 0) − ln(1 + e^−|x|)` (NaN propagates).
-fn log_sigmoid(x: f64) -> f64 {
-    let m = if x < 0.0 { x } else { 0.0 };
-    m - (-x.abs()).exp().ln_1p()
+/// The per-class term `−(y·ln σ(x) + (1 − y)·ln σ(−x))` and `σ(x) − y`, from
+/// one `exp` and one `ln_1p`: with `e = e^−|x|`, `ln σ(±x) = min(±x, 0) − ln(1 + e)`
+/// (PyTorch's `log_sigmoid`; NaN propagates).
+fn term(x: f64, y: f64) -> (f64, f64) {
+    let e = (-x.abs()).exp();
+    let l1p = e.ln_1p();
+    let (ls_pos, ls_neg) = (x.min(0.0) - l1p, (-x).min(0.0) - l1p);
+    let sig = if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    (-(y * ls_pos + (1.0 - y) * ls_neg), sig - y)
 }
 
 /// Slot 2: `weight`.
@@ -31,30 +37,57 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
     let x = &a.x;
     #[allow(clippy::cast_precision_loss)]
     let cf = c as f64;
+    // Without a weight, a row is BCE with logits over its C classes (the same
+    // term): float32 runs the fused SIMD kernel per row, its sum and gradient.
+    // Its stable form gives NaN where PyTorch's gives ±inf (an infinite input),
+    // so a row whose sum is not finite is computed again by `term`; the input
+    // must then still be there (no in-place gradient).
+    let fused = T::HAS_FUSED && w.is_none() && !(x.has_grad() && std::ptr::eq(x.g_ptr(), x.x_ptr()));
     let parts = map_chunks(n, c, |rs, re| {
         let mut cursor = w.as_ref().map(|w| w.map.cursor(rs * c));
         let mut acc = 0.0;
         for r in rs..re {
             let s = scale.at(r);
-            let mut sum = 0.0;
-            for i in r * c..(r + 1) * c {
-                let wi = match (&w, &cursor) {
-                    (Some(w), Some(cur)) => w.data[cur.off].to_f64(),
-                    _ => 1.0,
-                };
-                if let Some(cur) = cursor.as_mut() {
-                    cur.advance();
+            let simd = if fused {
+                let g = if x.has_grad() { x.g_ptr() } else { std::ptr::null_mut() };
+                // SAFETY: row r is r·c..(r + 1)·c, within x, t and the gradient
+                // (lengths checked); this chunk owns it; the gradient is not the input.
+                unsafe {
+                    T::fused_elementwise(
+                        Loss::BceLogits,
+                        x.x_ptr().add(r * c),
+                        t.as_ptr().add(r * c),
+                        c,
+                        std::ptr::null_mut(),
+                        if g.is_null() { g } else { g.add(r * c) },
+                        s / cf,
+                    )
                 }
-                // SAFETY: i < n·c = x.len(); this chunk owns row r.
-                let xi = unsafe { x.x(i) }.to_f64();
-                let yi = t[i].to_f64();
-                sum += -(yi * log_sigmoid(xi) + (1.0 - yi) * log_sigmoid(-xi)) * wi;
-                if x.has_grad() {
-                    let sig = 1.0 / (1.0 + (-xi).exp());
-                    // SAFETY: as above; x[i] was read first.
-                    unsafe { x.set_g(i, T::from_f64(wi / cf * (sig - yi) * s)) };
+                .filter(|v| v.is_finite())
+            } else {
+                None
+            };
+            let sum = simd.unwrap_or_else(|| {
+                let mut sum = 0.0;
+                for i in r * c..(r + 1) * c {
+                    let wi = match (&w, cursor.as_mut()) {
+                        (Some(w), Some(cur)) => {
+                            let v = w.data[cur.off].to_f64();
+                            cur.advance();
+                            v
+                        }
+                        _ => 1.0,
+                    };
+                    // SAFETY: i < n·c = x.len(); this chunk owns row r.
+                    let (l, dl) = term(unsafe { x.x(i) }.to_f64(), t[i].to_f64());
+                    sum += l * wi;
+                    if x.has_grad() {
+                        // SAFETY: as above; x[i] was read first.
+                        unsafe { x.set_g(i, T::from_f64(wi / cf * dl * s)) };
+                    }
                 }
-            }
+                sum
+            });
             let l = sum / cf;
             match out {
                 // SAFETY: r < n = out.len(); chunks own disjoint rows.
