@@ -222,13 +222,21 @@ const LOSSES = ['crossEntropy', 'nllLoss', 'klDiv', 'binaryCrossEntropy', 'binar
 // Regression losses: forward+grad at the largest size only (16M; 256k with --quick).
 const REGRESSION_LOSSES = ['mseLoss', 'l1Loss', 'huberLoss', 'smoothL1Loss', 'gaussianNllLoss', 'poissonNllLoss']
 const REGRESSION_SIZES = QUICK ? [262144] : [16777216]
-// Losses of several differentiable tensors, forward+grad only. marginRankingLoss
-// at the regression size, with input2 = zeros and margin 1 (then it is tfjs's
-// hingeLoss); the row losses on (N, D) float32 rows. cosineEmbeddingLoss has a
-// second row with every target 1 (variant 'y1'), the only case tfjs's
-// cosineDistance computes the same loss.
-const PAIR_LOSSES = ['marginRankingLoss']
-const ROW_LOSSES = ['tripletMarginLoss', 'cosineEmbeddingLoss']
+// Losses given as an argument list (multiData), forward+grad only. At the
+// regression size: marginRankingLoss, with input2 = zeros and margin 1 (then it
+// is tfjs's hingeLoss), and the ±1-target losses hingeEmbeddingLoss and
+// softMarginLoss. On (N, D) float32 rows: the row losses, with their targets.
+// cosineEmbeddingLoss has a second row with every target 1 (variant 'y1'), the
+// only case tfjs's cosineDistance computes the same loss.
+const PAIR_LOSSES = ['marginRankingLoss', 'hingeEmbeddingLoss', 'softMarginLoss']
+const ROW_LOSSES = [
+  'tripletMarginLoss',
+  'tripletMarginWithDistanceLoss',
+  'cosineEmbeddingLoss',
+  'multiMarginLoss',
+  'multilabelSoftMarginLoss',
+  'multilabelMarginLoss',
+]
 const ROW_SIZES = QUICK ? [[256, 256]] : [[4096, 1024]]
 const ROW_VARIANTS = { cosineEmbeddingLoss: [undefined, 'y1'] }
 const MARGIN_RANKING_MARGIN = 1
@@ -244,13 +252,30 @@ const SEQ_SIZES = QUICK
       [1000, 16, 100, 200],
     ]
 const ALL_LOSSES = [...LOSSES, ...REGRESSION_LOSSES, ...PAIR_LOSSES, ...ROW_LOSSES, ...SEQ_LOSSES]
-/** The differentiable tensors of the multi-tensor losses, in argument order (= losskit's `grads` keys). */
+/**
+ * The differentiable tensors of the losses given as an argument list (multiData),
+ * in argument order: losskit's `grads` keys, or one name for a loss whose
+ * …WithGrad returns `{ loss, grad }`.
+ */
 const GRAD_NAMES = {
   marginRankingLoss: ['input1', 'input2'],
+  hingeEmbeddingLoss: ['input'],
+  softMarginLoss: ['input'],
   tripletMarginLoss: ['anchor', 'positive', 'negative'],
+  tripletMarginWithDistanceLoss: ['anchor', 'positive', 'negative'],
   cosineEmbeddingLoss: ['input1', 'input2'],
+  multiMarginLoss: ['input'],
+  multilabelSoftMarginLoss: ['input'],
+  multilabelMarginLoss: ['input'],
 }
 const isMulti = (loss) => Object.hasOwn(GRAD_NAMES, loss)
+/** Whether `loss`'s …WithGrad returns `grads` (several tensors) rather than one `grad`. */
+const severalGrads = (loss) => isMulti(loss) && GRAD_NAMES[loss].length > 1
+/** The `gradOut` option for gradient buffers `bufs` (in GRAD_NAMES' order; gaussianNllLoss: input, variance). */
+function gradOutOf(loss, bufs) {
+  if (severalGrads(loss)) return Object.fromEntries(GRAD_NAMES[loss].map((name, k) => [name, bufs[k]]))
+  return hasVariance(loss) ? { input: bufs[0], variance: bufs[1] } : bufs[0]
+}
 /** Losses on (N, D) rows: w.n rows of w.dim. */
 const isRow = (loss) => ROW_LOSSES.includes(loss)
 /** Losses on (T, N, C) log-probabilities with padded (N, S) targets: w.t, w.n, w.c, w.s. */
@@ -283,8 +308,14 @@ const SHORT = {
   gaussianNllLoss: 'GaussianNLL',
   poissonNllLoss: 'PoissonNLL',
   marginRankingLoss: 'MarginRanking',
+  hingeEmbeddingLoss: 'HingeEmbedding',
+  softMarginLoss: 'SoftMargin',
   tripletMarginLoss: 'TripletMargin',
+  tripletMarginWithDistanceLoss: 'TripletMarginWithDistance',
   cosineEmbeddingLoss: 'CosineEmbedding',
+  multiMarginLoss: 'MultiMargin',
+  multilabelSoftMarginLoss: 'MultilabelSoftMargin',
+  multilabelMarginLoss: 'MultilabelMargin',
   ctcLoss: 'CTC',
 }
 const VARIANT_LABEL = { y1: ' (y = 1)' }
@@ -306,7 +337,8 @@ function bytesModel(w) {
     // the targets + one cache line (or the whole row) per picked value; the whole gradient (zeros but one per row)
     return { read: w.n * 4 + w.n * Math.min(64, w.c * 4), written: g * E * 4 }
   }
-  if (w.loss === 'tripletMarginLoss') return { read: 3 * E * 4, written: g * 3 * E * 4 } // anchor, positive, negative; their gradients
+  if (w.loss === 'tripletMarginLoss' || w.loss === 'tripletMarginWithDistanceLoss') return { read: 3 * E * 4, written: g * 3 * E * 4 } // anchor, positive, negative; their gradients
+  if (w.loss === 'multiMarginLoss') return { read: E * 4 + w.n * 4, written: g * E * 4 } // input, class indices; gradient
   if (w.loss === 'cosineEmbeddingLoss') return { read: 2 * E * 4 + w.n * 4, written: g * 2 * E * 4 } // input1, input2, targets; two gradients
   if (w.loss === 'marginRankingLoss') return { read: 3 * E * 4, written: g * 2 * E * 4 } // input1, input2, target; two gradients
   if (hasVariance(w.loss)) return { read: 3 * E * 4, written: g * 2 * E * 4 } // input, target, variance; input and variance gradients
@@ -423,6 +455,13 @@ function elementData(loss, m, r) {
  *                        (~60 % of the rows inside the margin at D = 1024)
  *   cosineEmbeddingLoss  input1 ~ U(−1, 1), input2 = ρ·input1 + U(−1, 1), ρ ~ U(−0.5, 1)
  *                        per row (cos > 0 where ρ > 0); y = ±1 (all 1 for the 'y1' variant)
+ *   tripletMarginWithDistanceLoss  as tripletMarginLoss (distance 'pairwise')
+ *   hingeEmbeddingLoss   input ~ U(0, 2) (distances), y = ±1
+ *   softMarginLoss       input ~ U(−4, 4), y = ±1
+ *   multiMarginLoss      input ~ U(−1, 1) (N, C), target: class indices U{0..C−1} (Int32Array)
+ *   multilabelSoftMarginLoss  input ~ U(−4, 4) (N, C), target 0/1 with probability ½
+ *   multilabelMarginLoss input ~ U(−1, 1) (N, C), target (N, C) Int32Array: per row 4
+ *                        labels, one in each quarter of [0, C), then −1
  */
 function multiData(w, r, { check = false } = {}) {
   const m = w.elements
@@ -438,8 +477,33 @@ function multiData(w, r, { check = false } = {}) {
     }
     return { args: [input1, input2, target] }
   }
+  if (w.loss === 'hingeEmbeddingLoss' || w.loss === 'softMarginLoss') {
+    const input = new Float32Array(m)
+    const target = new Float32Array(m)
+    const hinge = w.loss === 'hingeEmbeddingLoss'
+    for (let i = 0; i < m; i++) {
+      input[i] = hinge ? 2 * r() : 8 * r() - 4
+      target[i] = sign()
+    }
+    return { args: [input, target] }
+  }
   const { n, dim } = w
-  if (w.loss === 'tripletMarginLoss') {
+  if (w.loss === 'multiMarginLoss' || w.loss === 'multilabelSoftMarginLoss' || w.loss === 'multilabelMarginLoss') {
+    const input = new Float32Array(m)
+    const soft = w.loss === 'multilabelSoftMarginLoss'
+    for (let i = 0; i < m; i++) input[i] = soft ? 8 * r() - 4 : 2 * r() - 1
+    if (w.loss === 'multiMarginLoss') return { args: [input, Int32Array.from({ length: n }, () => Math.floor(r() * dim))] }
+    if (soft) return { args: [input, Float32Array.from({ length: m }, () => (r() < 0.5 ? 1 : 0))] }
+    const target = new Int32Array(m)
+    const q = Math.max(1, Math.floor(dim / 4))
+    for (let i = 0; i < n; i++) {
+      const row = target.subarray(i * dim, (i + 1) * dim)
+      for (let j = 0; j < 4 && j < dim; j++) row[j] = Math.min(dim - 1, j * q + Math.floor(r() * q))
+      if (dim > 4) row[4] = -1
+    }
+    return { args: [input, target] }
+  }
+  if (w.loss === 'tripletMarginLoss' || w.loss === 'tripletMarginWithDistanceLoss') {
     const anchor = new Float32Array(m)
     const positive = new Float32Array(m)
     const negative = new Float32Array(m)
@@ -511,20 +575,20 @@ function gradBuffer(k, elements) {
   return gradBuffers[k].subarray(0, elements)
 }
 function gradOutFor(w) {
-  if (isMulti(w.loss)) return Object.fromEntries(GRAD_NAMES[w.loss].map((name, k) => [name, gradBuffer(k, w.elements)]))
-  const input = gradBuffer(0, w.elements)
-  if (!hasVariance(w.loss)) return input
-  return { input, variance: gradBuffer(1, w.elements) }
+  const count = isMulti(w.loss) ? GRAD_NAMES[w.loss].length : hasVariance(w.loss) ? 2 : 1
+  return gradOutOf(
+    w.loss,
+    Array.from({ length: count }, (_, k) => gradBuffer(k, w.elements)),
+  )
 }
 
 // ---------------------------------------------------------------- implementations
 function lkInput(w, d) {
   return isClass(w.loss) ? { data: d.input, shape: [w.n, w.c] } : d.input
 }
-/** losskit's arguments of a multi-tensor loss: the row tensors as { data, shape: [N, D] }, the target as is. */
+/** losskit's arguments of a loss given as an argument list: for the row losses, every (N, D) array as { data, shape: [N, D] }; the rest as is. */
 function lkArgs(w, d) {
-  const k = GRAD_NAMES[w.loss].length
-  return d.args.map((a, i) => (isRow(w.loss) && i < k ? { data: a, shape: [w.n, w.dim] } : a))
+  return d.args.map((a) => (isRow(w.loss) && a.length === w.n * w.dim ? { data: a, shape: [w.n, w.dim] } : a))
 }
 /** The options every call of `loss` takes here (beyond the defaults), or undefined. */
 function lkOpts(loss) {
@@ -582,7 +646,9 @@ const PLAIN = {
   marginRankingLoss: [pj.marginRankingLoss, pj.marginRankingLossWithGrad],
   tripletMarginLoss: [pj.tripletMarginLoss, pj.tripletMarginLossWithGrad],
   cosineEmbeddingLoss: [pj.cosineEmbeddingLoss, pj.cosineEmbeddingLossWithGrad],
-  // ctcLoss: no plain JS baseline (its column shows –; the self-check compares with torch only)
+  // ctcLoss, hingeEmbeddingLoss, softMarginLoss, multiMarginLoss, multilabelSoftMarginLoss,
+  // multilabelMarginLoss, tripletMarginWithDistanceLoss: no plain JS baseline (their column
+  // shows –; the self-check compares them with torch only)
 }
 /** plainjs.mjs's arguments of a multi-tensor loss (its ...WithGrad form takes gradOut after them). */
 function plainArgs(w, d) {
@@ -661,12 +727,12 @@ const GRAD_TOL = 1e-5 // max |Δ| relative to max |grad|
 /** The gradients of a withGrad result, as arrays: [grad], [grads.input, grads.variance] or GRAD_NAMES' order. */
 function gradList(loss, r) {
   const un = (g) => g?.data ?? g
-  if (isMulti(loss)) return GRAD_NAMES[loss].map((name) => un(r.grads?.[name]))
+  if (severalGrads(loss)) return GRAD_NAMES[loss].map((name) => un(r.grads?.[name]))
   return hasVariance(loss) ? [un(r.grads?.input), un(r.grads?.variance)] : [un(r.grad)]
 }
 /** ' (name)' of gradient k of a loss with several, '' otherwise. */
 function gradName(loss, k) {
-  if (isMulti(loss)) return ` (${GRAD_NAMES[loss][k]})`
+  if (severalGrads(loss)) return ` (${GRAD_NAMES[loss][k]})`
   return hasVariance(loss) ? ` (${k ? 'variance' : 'input'})` : ''
 }
 /** gradErr over several gradients: the worst one, with its index k. */
@@ -732,7 +798,7 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
         if (hasVariance(loss)) return { input, target, variance: Float32Array.from({ length: w.elements }, () => 0.1 + r()) }
         return { input, target }
       })()
-      // no plain JS baseline (CTC): losskit is checked against torch only
+      // no plain JS baseline (CTC and others, see PLAIN): losskit is checked against torch only
       let plain = null
       let plainProblem = null
       if (PLAIN[loss]) {
@@ -768,11 +834,7 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
             const gs = gradList(loss, r2)
             c.lk[th] = { loss: l, lossWithGrad: r2.loss, grads: gs }
             const outs = gs.map(() => new Float32Array(w.elements))
-            const gradOut = isMulti(loss)
-              ? Object.fromEntries(GRAD_NAMES[loss].map((name, k) => [name, outs[k]]))
-              : hasVariance(loss)
-                ? { input: outs[0], variance: outs[1] }
-                : outs[0]
+            const gradOut = gradOutOf(loss, outs)
             const gs3 = gradList(loss, lk[`${loss}WithGrad`](...args, { ...opts, gradOut }))
             for (const [k, out] of outs.entries()) {
               const which = gradName(loss, k)
@@ -1095,7 +1157,7 @@ async function main() {
     const line = []
     for (const im of impls) {
       if (im.kind === 'torch') continue
-      if (im.kind === 'plainjs' && !PLAIN[w.loss]) continue // no plain JS baseline (CTC): shown as –
+      if (im.kind === 'plainjs' && !PLAIN[w.loss]) continue // no plain JS baseline (see PLAIN): shown as –
       if (im.kind === 'tfjs' && !tfm.tfSupports(w.loss, w.variant)) continue // no tfjs counterpart: shown as –
       gc()
       try {

@@ -16,8 +16,11 @@ gaussianNllLoss takes a third tensor, "variance" (shaped like the input, in
 check cases too); its forward+grad differentiates with respect to the input and
 the variance, and check results add "grad_variance".
 
-The multi-tensor losses (MULTI: marginRankingLoss, tripletMarginLoss,
-cosineEmbeddingLoss) differentiate with respect to their first k tensors. Bench
+The losses given as an argument list (MULTI: marginRankingLoss,
+tripletMarginLoss, cosineEmbeddingLoss, tripletMarginWithDistanceLoss,
+hingeEmbeddingLoss, softMarginLoss, multiMarginLoss, multilabelSoftMarginLoss,
+multilabelMarginLoss) differentiate with respect to their first k tensors;
+INT_ARGS lists their class-index (int64) arguments. Bench
 workloads give "numel" (marginRankingLoss) or "n" and "dim" (the row losses) and
 "variant" ("y1": every cosineEmbeddingLoss target 1); check cases give "args",
 the arguments as flat lists (the first k reshaped to (n, dim) for the row
@@ -74,6 +77,18 @@ def loss_fn(name):
         return lambda a, p, n: F.triplet_margin_loss(a, p, n)  # margin 1, p 2, eps 1e-6
     if name == "cosineEmbeddingLoss":
         return lambda x1, x2, y: F.cosine_embedding_loss(x1, x2, y)  # margin 0
+    if name == "tripletMarginWithDistanceLoss":
+        return lambda a, p, n: F.triplet_margin_with_distance_loss(a, p, n)  # pairwise distance, margin 1
+    if name == "hingeEmbeddingLoss":
+        return lambda x, y: F.hinge_embedding_loss(x, y)  # margin 1
+    if name == "softMarginLoss":
+        return lambda x, y: F.soft_margin_loss(x, y)
+    if name == "multiMarginLoss":
+        return lambda x, y: F.multi_margin_loss(x, y)  # p 1, margin 1
+    if name == "multilabelSoftMarginLoss":
+        return lambda x, y: F.multilabel_soft_margin_loss(x, y)
+    if name == "multilabelMarginLoss":
+        return lambda x, y: F.multilabel_margin_loss(x, y)
     if name == "ctcLoss":
         return lambda lp, t, il, tl: F.ctc_loss(lp, t, il, tl)  # blank 0, reduction 'mean'
     raise ValueError(f"unknown loss {name}")
@@ -81,8 +96,13 @@ def loss_fn(name):
 
 HAS_VARIANCE = ("gaussianNllLoss",)
 # losses of several differentiable tensors: how many (the first k arguments)
-MULTI = {"marginRankingLoss": 2, "tripletMarginLoss": 3, "cosineEmbeddingLoss": 2}
-ROW = ("tripletMarginLoss", "cosineEmbeddingLoss")
+MULTI = {"marginRankingLoss": 2, "tripletMarginLoss": 3, "cosineEmbeddingLoss": 2, "tripletMarginWithDistanceLoss": 3,
+         "hingeEmbeddingLoss": 1, "softMarginLoss": 1, "multiMarginLoss": 1, "multilabelSoftMarginLoss": 1,
+         "multilabelMarginLoss": 1}
+ROW = ("tripletMarginLoss", "tripletMarginWithDistanceLoss", "cosineEmbeddingLoss", "multiMarginLoss",
+       "multilabelSoftMarginLoss", "multilabelMarginLoss")
+# class-index targets (int64): the argument positions
+INT_ARGS = {"multiMarginLoss": (1,), "multilabelMarginLoss": (1,)}
 SEQ = ("ctcLoss",)
 
 
@@ -102,7 +122,7 @@ def make_data(w, gen):
         x = torch.rand(n, c, generator=gen) * 6 - 3
         t = torch.randint(0, c, (n,), generator=gen)
         return x, t
-    if name == "tripletMarginLoss":
+    if name in ("tripletMarginLoss", "tripletMarginWithDistanceLoss"):
         n, d = w["n"], w["dim"]
         a = 2 * torch.rand(n, d, generator=gen) - 1
         p = a + 0.5 * (2 * torch.rand(n, d, generator=gen) - 1)
@@ -115,7 +135,26 @@ def make_data(w, gen):
         x2 = rho * x1 + (2 * torch.rand(n, d, generator=gen) - 1)
         y = torch.ones(n) if w.get("variant") == "y1" else sign(n, gen)
         return x1, x2, y
+    if name == "multiMarginLoss":
+        n, d = w["n"], w["dim"]
+        return 2 * torch.rand(n, d, generator=gen) - 1, torch.randint(0, d, (n,), generator=gen)
+    if name == "multilabelSoftMarginLoss":
+        n, d = w["n"], w["dim"]
+        return 8 * torch.rand(n, d, generator=gen) - 4, (torch.rand(n, d, generator=gen) < 0.5).float()
+    if name == "multilabelMarginLoss":  # 4 labels per row, one per quarter of [0, C), then -1
+        n, d = w["n"], w["dim"]
+        q = max(1, d // 4)
+        t = torch.zeros(n, d, dtype=torch.long)
+        k = min(4, d)
+        t[:, :k] = (torch.arange(k) * q + torch.randint(0, q, (n, k), generator=gen)).clamp(max=d - 1)
+        if d > 4:
+            t[:, 4] = -1
+        return 2 * torch.rand(n, d, generator=gen) - 1, t
     m = w["numel"]
+    if name == "hingeEmbeddingLoss":
+        return 2 * torch.rand(m, generator=gen), sign(m, gen)
+    if name == "softMarginLoss":
+        return 8 * torch.rand(m, generator=gen) - 4, sign(m, gen)
     if name == "marginRankingLoss":  # input2 = zeros, as run.mjs
         return 8 * torch.rand(m, generator=gen) - 4, torch.zeros(m), sign(m, gen)
     if name == "klDiv":
@@ -268,9 +307,10 @@ def check(cfg):
             continue
         if case["loss"] in MULTI:
             k = MULTI[case["loss"]]
-            ts = [torch.tensor(a, dtype=torch.float32) for a in case["args"]]
-            if case["loss"] in ROW:
-                ts[:k] = [t.reshape(case["n"], case["dim"]) for t in ts[:k]]
+            ints = INT_ARGS.get(case["loss"], ())
+            ts = [torch.tensor(a, dtype=torch.int64 if i in ints else torch.float32) for i, a in enumerate(case["args"])]
+            if case["loss"] in ROW:  # every (N, D) argument, targets included
+                ts = [t.reshape(case["n"], case["dim"]) if t.numel() == case["n"] * case["dim"] else t for t in ts]
             for t in ts[:k]:
                 t.requires_grad_(True)
             loss = loss_fn(case["loss"])(*ts)
