@@ -322,3 +322,97 @@ for (const [name, decl] of Object.entries(L.__impl.losses as Record<string, Any>
     }
   })
 }
+
+// ---------------------------------------------------------------------------
+// Bad input for the losses of the args schema (the elementwise ones are in
+// bad_input.spec.ts's generated table): every argument of a wrong type, from the
+// "doc example" case, and every error case of the fixture through losskit/async —
+// the sync class and code, and no argument changed.
+
+/** A copy of every typed array reachable from `v` (to check that nothing was written). */
+function snapshotArrays(v: unknown): [ArrayBufferView, Uint8Array][] {
+  const out: [ArrayBufferView, Uint8Array][] = []
+  const walk = (x: unknown): void => {
+    if (ArrayBuffer.isView(x)) out.push([x, new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + x.byteLength))])
+    else if (x !== null && typeof x === 'object') for (const y of Object.values(x)) walk(y)
+  }
+  walk(v)
+  return out
+}
+const unchanged = (snaps: [ArrayBufferView, Uint8Array][]): boolean =>
+  snaps.every(([a, b]) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b)))
+
+for (const name of Object.keys(L.__impl.losses)) {
+  const fixture = snake(name)
+  if (!existsSync(join(FIXTURE_DIR, `${fixture}.json`))) continue
+  const file = loadFixtures<ArgsCase>(fixture)
+  if (!('args' in (file.cases[0] ?? {}))) continue
+  const doc = file.cases.find((c) => c.name === 'doc example')
+  const errors = file.cases.filter((c) => c.error !== undefined)
+  const build = (c: ArgsCase, F: typeof Float32Array | typeof Float64Array) =>
+    c.args.map((a) =>
+      a.kind === 'number'
+        ? a.data[0]
+        : a.kind === 'int64'
+          ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
+          : { data: F.from(a.data), shape: a.shape },
+    )
+
+  test(`${name}: an argument of a wrong type is a TypeError ERR_INVALID_ARG_TYPE naming ${name}, sync and async, nothing changed`, async (t) => {
+    const A: Any = await import('losskit/async')
+    if (!doc) {
+      t.fail(`${fixture}.json has no "doc example" case`)
+      return
+    }
+    const wrongs = (a: ArgsCase['args'][number]): [string, unknown][] => {
+      const w: [string, unknown][] = [
+        ['a string', 'not a tensor'],
+        ['null', null],
+      ]
+      if (a.kind === 'float') w.push(['an Int32Array', { data: Int32Array.from(a.data), shape: a.shape }])
+      if (a.kind === 'float') w.push(['a Float64Array beside float32 tensors', { data: Float64Array.from(a.data), shape: a.shape }])
+      if (a.kind === 'int64') w.push(['a Uint8Array', { data: Uint8Array.from(a.data, (v) => Math.max(0, v)), shape: a.shape }])
+      return w
+    }
+    const expectation = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' } as Any
+    let checked = 0
+    doc.args.forEach((spec, i) => {
+      // the first float tensor decides the dtype: a Float64Array there is not "beside" anything
+      for (const [what, bad] of wrongs(spec)) {
+        if (i === 0 && what.startsWith('a Float64Array')) continue
+        const label = `${name}: argument ${i + 1} (${spec.name}) as ${what}`
+        const args = build(doc, Float32Array)
+        args[i] = bad as Any
+        const snaps = snapshotArrays(args)
+        const e = t.throws(() => (L as Any)[name](...args), expectation, label)
+        if (e) t.true(e.message.startsWith(`${name}: `), `${label}: message ${JSON.stringify(e.message)}`)
+        t.throws(() => (L as Any)[`${name}WithGrad`](...args), expectation, `${label} (WithGrad)`)
+        t.true(unchanged(snaps), `${label}: an argument was changed`)
+        checked++
+      }
+    })
+    for (const spec of doc.args.map((_, i) => i)) {
+      const args = build(doc, Float32Array)
+      args[spec] = 'not a tensor' as Any
+      await t.throwsAsync(A[name](...args), expectation, `${name} async: argument ${spec + 1} as a string`)
+    }
+    t.log(`${checked} wrong-type arguments`)
+  })
+
+  if (errors.length > 0) {
+    test(`${name}: the ${errors.length} error cases of fixtures/${fixture}.json reject through losskit/async with the sync class and code, nothing changed`, async (t) => {
+      const A: Any = await import('losskit/async')
+      for (const c of errors) {
+        const err = c.error as { class: string; code: string }
+        const expectation = { instanceOf: err.class === 'RangeError' ? RangeError : TypeError, code: err.code } as Any
+        for (const fn of [name, `${name}WithGrad`]) {
+          const args = build(c, Float32Array)
+          const o = toOptions(c.options, 'float32')
+          const snaps = snapshotArrays([args, o])
+          await t.throwsAsync(() => A[fn](...args, o), expectation, `${c.name}: async ${fn}`)
+          t.true(unchanged(snaps), `${c.name}: async ${fn} changed an argument`)
+        }
+      }
+    })
+  }
+}
