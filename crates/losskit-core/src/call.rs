@@ -260,3 +260,18 @@ impl<T: Real> GradScale<'_, T> {
 fn join(s: &[usize]) -> String {
     s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
+
+/// A row loss's result for row `r`: written to `out` (`'none'`) or added to
+/// `acc` (the chunk's partial sum), as every row kernel ends a row.
+///
+/// # Safety
+/// `out`, when present, holds more than `r` elements, and no other chunk
+/// writes element `r`.
+#[inline(always)]
+pub unsafe fn put_row<T: Real>(out: Option<SendPtr<T>>, r: usize, l: f64, acc: &mut f64) {
+    match out {
+        // SAFETY: per the contract.
+        Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
+        None => *acc += l,
+    }
+}

@@ -4,7 +4,7 @@
 //! is `1 − cos` where `y = 1`, `max(0, cos − margin)` where `y = −1`, and 0 for
 //! any other target.
 
-use crate::call::Args;
+use crate::call::{put_row, Args};
 use crate::error::{check_len, Result};
 use crate::par::map_chunks;
 use crate::rowsum::grams2;
@@ -60,11 +60,8 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
             } else {
                 (0.0, 0.0)
             };
-            match out {
-                // SAFETY: r < n = out.len(); chunks own disjoint rows.
-                Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
-                None => acc += l,
-            }
+            // SAFETY: r < n = out.len(); chunks own disjoint rows.
+            unsafe { put_row(out, r, l, &mut acc) };
             if x.has_grad() {
                 // Autograd's chain through prod / sqrt(m1·m2), step by step, so
                 // that overflowed norms give PyTorch's NaN (inf·0) or 0.

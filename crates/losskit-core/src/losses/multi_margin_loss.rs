@@ -4,7 +4,7 @@
 //! (p = 1) or `w[y]·2z/C` (p = 2) per open class (`z > 0`), their negative sum
 //! on the target class.
 
-use crate::call::Args;
+use crate::call::{put_row, Args};
 use crate::error::{check_len, Error, Result};
 use crate::par::map_chunks;
 use crate::Real;
@@ -78,11 +78,8 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 unsafe { x.set_g(base + y, T::from_f64(gy)) };
             }
             let l = sum / cf;
-            match out {
-                // SAFETY: r < n = out.len(); chunks own disjoint rows.
-                Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
-                None => acc += l,
-            }
+            // SAFETY: r < n = out.len(); chunks own disjoint rows.
+            unsafe { put_row(out, r, l, &mut acc) };
         }
         acc
     });

@@ -4,7 +4,7 @@
 //! per open pair (`> 0`, as PyTorch's kernel). Every target entry must be in
 //! `[−1, C)` (PyTorch checks them all).
 
-use crate::call::Args;
+use crate::call::{put_row, Args};
 use crate::error::{check_len, Error, Result};
 use crate::par::map_chunks;
 use crate::Real;
@@ -69,11 +69,8 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 }
             }
             let l = sum / cf;
-            match out {
-                // SAFETY: r < n = out.len(); chunks own disjoint rows.
-                Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
-                None => acc += l,
-            }
+            // SAFETY: r < n = out.len(); chunks own disjoint rows.
+            unsafe { put_row(out, r, l, &mut acc) };
             if x.has_grad() {
                 let s = scale.at(r) / cf;
                 for k in 0..c {

@@ -3,7 +3,7 @@
 //! `(w/C)·(σ(x) − y)`. Input `(C)` or `(N, C)`, target of its shape, `weight`
 //! broadcast to it.
 
-use crate::call::Args;
+use crate::call::{put_row, Args};
 use crate::elementwise::Operand;
 use crate::error::{check_len, Result};
 use crate::par::map_chunks;
@@ -89,11 +89,8 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 sum
             });
             let l = sum / cf;
-            match out {
-                // SAFETY: r < n = out.len(); chunks own disjoint rows.
-                Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
-                None => acc += l,
-            }
+            // SAFETY: r < n = out.len(); chunks own disjoint rows.
+            unsafe { put_row(out, r, l, &mut acc) };
         }
         acc
     });

@@ -4,7 +4,7 @@
 //! `torch.min`). The gradient flows where the hinge's input is `>= 0`
 //! (`clamp_min`).
 
-use crate::call::Args;
+use crate::call::{put_row, Args};
 use crate::error::{check_len, Result};
 use crate::par::{map_chunks, SendPtr};
 use crate::rowsum::sum2;
@@ -207,11 +207,8 @@ pub fn run<T: Real, D: Distance>(mut a: Args<'_, T>, dist: &D, margin: f64, swap
             };
             let z = margin + dp - dneg;
             let l = if z < 0.0 { 0.0 } else { z };
-            match out {
-                // SAFETY: r < n = out.len(); chunks own disjoint rows.
-                Some(o) => unsafe { *o.ptr().add(r) = T::from_f64(l) },
-                None => acc += l,
-            }
+            // SAFETY: r < n = out.len(); chunks own disjoint rows.
+            unsafe { put_row(out, r, l, &mut acc) };
             if !x.has_grad() {
                 continue;
             }
