@@ -205,6 +205,18 @@ export declare function softmax(input: unknown, outer: number, c: number, inner:
  */
 export declare function softmaxAsync(input: unknown, outer: number, c: number, inner: number, out: unknown): Job
 
+/** Benchmark only: zeroes `a` as the losses clear a gradient. */
+export declare function streamFill(a: unknown): void
+
+/**
+ * Benchmark only (`benchmark/bandwidth.mjs`, through `__impl`): the sum of
+ * `x`, read as the losses read, on their thread pool.
+ */
+export declare function streamRead(x: Float32Array): number
+
+/** Benchmark only: `a = b + s·c`, two reads and one write per element. */
+export declare function streamTriad(a: unknown, b: unknown, c: unknown, s: number): void
+
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function tripletMarginLoss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 

@@ -2226,4 +2226,6 @@ export const __impl = {
   asyncLosses: declaredApi<true>(ASYNC),
   losses: LOSSES,
   classKeys: (nll: boolean, grad: boolean) => (nll ? (grad ? NLL_GRAD_KEYS : NLL_KEYS) : grad ? CE_GRAD_KEYS : CE_KEYS),
+  /** The benchmark's bandwidth probes (benchmark/bandwidth.mjs): float32 read, triad and fill on the losses' pool. */
+  stream: { read: native.streamRead, triad: native.streamTriad, fill: native.streamFill },
 } as const

@@ -111,6 +111,14 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
+/** Bytes per second of the fastest of `rounds` runs: what the memory can do at best (a bound's probe). */
+function measureBest(bytes, fn, rounds) {
+  fn()
+  let best = Number.POSITIVE_INFINITY
+  for (let r = 0; r < rounds; r++) best = Math.min(best, timeMs(fn))
+  return bytes / (best / 1e3)
+}
+
 function measureReader(bytes, fn, rounds) {
   fn()
   const times = []
@@ -244,15 +252,49 @@ export async function multiThreadBandwidth({ threads = 2, bytes = 256 * MiB, rou
 }
 
 /**
- * In bytes/s: read bandwidth { t1, t1Detail, t2 } and copy bandwidth { copy1,
- * copy2 } (bytes copied per second, 1 and 2 threads: each byte read once and
- * written once, so a written byte costs 1/copy − 1/read seconds beyond its read).
+ * losskit's own streaming kernels (`__impl.stream`), on its thread pool with
+ * 1 and 2 threads: { [threads]: { read, triad, fill } } in bytes/s, where read
+ * is float32 bytes summed per second, triad bytes of `a` per second for
+ * `a = b + s·c` (two reads and one ordinary write per element) and fill bytes
+ * zeroed per second, each the fastest of its rounds (a bound must not be
+ * above what the memory did once). They move memory as the losses do, so they
+ * reach more than the JavaScript readers and copies above.
  */
-export async function measureBandwidth({ quick = false } = {}) {
+export function nativeStreams(stream, setNumThreads, { bytes = 128 * MiB, rounds = 7 } = {}) {
+  const n = bytes / 4
+  const b = new Float32Array(n).fill(1)
+  const c = new Float32Array(n).fill(2)
+  const a = new Float32Array(n).fill(0)
+  const out = {}
+  for (const th of [1, 2]) {
+    setNumThreads(th)
+    out[th] = {
+      read: measureBest(bytes, () => stream.read(b), rounds),
+      triad: measureBest(bytes, () => stream.triad(a, b, c, 0.5), rounds),
+      fill: measureBest(bytes, () => stream.fill(a), rounds),
+    }
+  }
+  return out
+}
+
+/**
+ * In bytes/s: read bandwidth { t1, t1Detail, t2 }, copy bandwidth { copy1,
+ * copy2 } (bytes copied per second, 1 and 2 threads: each byte read once and
+ * written once) and, given losskit (`lk`), its streaming kernels { native }
+ * (see nativeStreams).
+ */
+export async function measureBandwidth({ quick = false, lk = null } = {}) {
   const bytes = (quick ? 128 : 256) * MiB
-  const t1Detail = singleThreadBandwidth({ bytes, rounds: quick ? 3 : 7 })
+  const rounds = quick ? 3 : 7
+  const t1Detail = singleThreadBandwidth({ bytes, rounds })
   const t2 = await multiThreadBandwidth({ threads: 2, bytes, rounds: quick ? 3 : 5 })
-  const copy1 = singleThreadCopy({ bytes: bytes / 2, rounds: quick ? 3 : 7 })
+  const copy1 = singleThreadCopy({ bytes: bytes / 2, rounds })
   const copy2 = await multiThreadBandwidth({ threads: 2, bytes: bytes / 2, rounds: quick ? 3 : 5, copy: true })
-  return { t1: t1Detail.best, t1Detail, t2, copy1, copy2, bytes }
+  let native = null
+  if (lk?.__impl?.stream) {
+    const threads = lk.getNumThreads()
+    native = nativeStreams(lk.__impl.stream, lk.setNumThreads, { bytes: bytes / 2, rounds })
+    lk.setNumThreads(threads)
+  }
+  return { t1: t1Detail.best, t1Detail, t2, copy1, copy2, native, bytes }
 }

@@ -21,6 +21,7 @@ pub mod pointwise;
 mod rowsum;
 pub mod sliced;
 pub mod softmax;
+pub mod stream;
 
 pub use buffers::{GradOutput, InputGrad};
 pub use error::{Error, ErrorKind, Result};

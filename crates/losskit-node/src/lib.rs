@@ -842,3 +842,41 @@ pub fn set_num_threads(n: u32) {
 pub fn get_num_threads() -> u32 {
     u32::try_from(par::num_threads()).unwrap_or(u32::MAX)
 }
+
+/// Benchmark only (`benchmark/bandwidth.mjs`, through `__impl`): the sum of
+/// `x`, read as the losses read, on their thread pool.
+#[napi(js_name = "streamRead")]
+pub fn stream_read(x: &[f32]) -> f64 {
+    losskit_core::stream::read_sum(x)
+}
+
+/// Benchmark only: `a = b + s·c`, two reads and one write per element.
+#[napi(js_name = "streamTriad")]
+pub fn stream_triad(env: Env, a: Unknown<'_>, b: Unknown<'_>, c: Unknown<'_>, s: f64) -> napi::Result<()> {
+    guard(&env, || {
+        let [a, b, c] = [View::of(&a, "a")?, View::of(&b, "b")?, View::of(&c, "c")?];
+        for (v, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+            expect::<f32>(v, name)?;
+        }
+        if a.overlaps(&b) || a.overlaps(&c) {
+            return Err(Error::value("a overlaps b or c"));
+        }
+        // SAFETY: kinds checked; `a` shares no memory with `b` or `c`.
+        let (a, b, c) = unsafe { (a.slice_mut::<f32>(), b.slice::<f32>(), c.slice::<f32>()) };
+        #[allow(clippy::cast_possible_truncation)]
+        losskit_core::stream::triad(a, b, c, s as f32);
+        Ok(())
+    })
+}
+
+/// Benchmark only: zeroes `a` as the losses clear a gradient.
+#[napi(js_name = "streamFill")]
+pub fn stream_fill(env: Env, a: Unknown<'_>) -> napi::Result<()> {
+    guard(&env, || {
+        let a = View::of(&a, "a")?;
+        expect::<f32>(&a, "a")?;
+        // SAFETY: kind checked; the only view of this memory in the call.
+        losskit_core::stream::fill(unsafe { a.slice_mut::<f32>() });
+        Ok(())
+    })
+}
