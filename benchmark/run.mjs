@@ -1109,16 +1109,18 @@ async function main() {
   )
   // The best read bandwidth measured: the JS readers', or losskit's own float32
   // sum on its pool (which reads as the losses do).
-  const nat = (th) => bw.native?.[th >= 2 ? 2 : 1]
-  const bwFor = (th) => Math.max(th >= 2 ? Math.max(bw.t2, bw.t1) : bw.t1, nat(th)?.read ?? 0)
+  // What `th` threads can do is at least what fewer did: each probe counts at
+  // its own thread count and every larger one.
+  const best = (th, f) => Math.max(...[1, 2].filter((k) => k <= Math.max(1, th)).map((k) => f(k) ?? 0))
+  const nat = (k) => bw.native?.[k]
+  const bwFor = (th) => best(th, (k) => Math.max(k === 1 ? bw.t1 : bw.t2, nat(k)?.read ?? 0))
   // A written byte costs the least any measurement shows: what a copy costs
   // beyond reading its source byte, what the triad a = b + s·c costs beyond
   // reading b and c, or a byte of a fill (memset). Never negative.
   const writeSecPerByte = (th) => {
-    const copy = 1 / (th >= 2 ? Math.max(bw.copy2, bw.copy1) : bw.copy1) - 1 / bwFor(th)
-    const n = nat(th)
-    const triad = n ? 1 / n.triad - 2 / bwFor(th) : Number.POSITIVE_INFINITY
-    const fill = n ? 1 / n.fill : Number.POSITIVE_INFINITY
+    const copy = 1 / best(th, (k) => (k === 1 ? bw.copy1 : bw.copy2)) - 1 / bwFor(th)
+    const triad = bw.native ? 1 / best(th, (k) => nat(k).triad) - 2 / bwFor(th) : Number.POSITIVE_INFINITY
+    const fill = bw.native ? 1 / best(th, (k) => nat(k).fill) : Number.POSITIVE_INFINITY
     return Math.max(0, Math.min(copy, triad, fill))
   }
   const boundMs = (m, th) => (m.read / bwFor(th) + m.written * writeSecPerByte(th)) * 1e3
