@@ -204,9 +204,282 @@ pub fn exps(k: ExpShifted<'_>) {
     simd::run(k);
 }
 
+// ---------------------------------------------------------------------------
+// The extended-exponent recursion: each cell is `m · 2^e` with a mantissa `m`
+// in [1, 2) (or 0) and its own exponent `e`, an integer held in an `f64`. It
+// has log space's range (no cell ever underflows: a zero cell is `m = 0`,
+// `e = ZE`) and the probability domain's cost: a cell is three scalings by
+// powers of two (bit operations), two FMAs, a product and a renormalisation,
+// no `exp` or `ln`.
+
+/// The exponent of a zero cell: so far below any real exponent that a
+/// difference to it clamps to `2^-1023` = 0.
+pub const ZE: f64 = -1e300;
+/// Added to a jump's exponent where the jump is not allowed: the term then
+/// sits below even a zero cell's [`ZE`] (where the other two sources are 0,
+/// a term at `ZE` would tie with them and count).
+pub const NO_JUMP: f64 = -1e303;
+/// 2^52: adding it to a small integer-valued `f64` puts the integer in the low mantissa bits.
+const TWO52: f64 = 4_503_599_627_370_496.0;
+
+/// `2^d` for an integer-valued `d <= 1023`; `d <= -1023` gives 0 (a term that
+/// far below the largest of its sum cannot change it).
+#[inline(always)]
+fn pow2(d: f64) -> f64 {
+    let d = sel(d < -1023.0, -1023.0, d);
+    // d + 1023 + 2^52 holds d + 1023 in its low bits; shifted up, they become the exponent field.
+    f64::from_bits((d + (1023.0 + TWO52)).to_bits() << 52)
+}
+
+/// `v >= 0` (normal or 0) as a mantissa in [1, 2) and its unbiased exponent.
+#[inline(always)]
+fn split(v: f64) -> (f64, f64) {
+    let b = v.to_bits();
+    let ex = f64::from_bits(0x4330_0000_0000_0000 | (b >> 52)) - (TWO52 + 1023.0);
+    let m = f64::from_bits((b & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    (m, ex)
+}
+
+/// `(m0·2^e0 + m1·2^e1 + m2·2^e2) · em·2^ee`, renormalised (mantissas in
+/// [1, 2) or 0; the largest exponent's term is never 0 unless all are).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn cell<const F: bool>(m0: f64, e0: f64, m1: f64, e1: f64, m2: f64, e2: f64, em: f64, ee: f64) -> (f64, f64) {
+    let a = sel(e0 > e1, e0, e1);
+    let mx = sel(a > e2, a, e2);
+    let v = fma::<F>(m2, pow2(e2 - mx), fma::<F>(m1, pow2(e1 - mx), m0 * pow2(e0 - mx))) * em;
+    let (m, x) = split(v);
+    let z = v == 0.0;
+    (sel(z, 0.0, m), sel(z, ZE, mx + ee + x))
+}
+
+/// A row of cells in mantissa / exponent form.
+pub struct Row<'a> {
+    pub m: &'a [f64],
+    pub e: &'a [f64],
+}
+
+/// A row being written.
+pub struct RowMut<'a> {
+    pub m: &'a mut [f64],
+    pub e: &'a mut [f64],
+}
+
+/// One step of either extended-exponent recursion over `n = em.len()` cells:
+/// α (`alpha`): `to[s + 2] = (from[s + 2] + from[s + 1] + from[s]·[skip]) · p(s)`
+/// over rows padded at the front; β: `to[s] = (from[s] + from[s + 1] +
+/// from[s + 2]·[skip]) · p(s)` over rows padded at the end. `skip[s]` is 0
+/// where the jump is allowed and [`NO_JUMP`] where not; `em`/`ee` are the
+/// emission probabilities of the step's extended labels.
+pub struct ExtStep<'a> {
+    pub alpha: bool,
+    pub from: Row<'a>,
+    pub to: RowMut<'a>,
+    pub skip: &'a [f64],
+    pub em: &'a [f64],
+    pub ee: &'a [f64],
+}
+
+impl LaneKernel for ExtStep<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const FMA: bool, const L: usize>(self) {
+        let n = self.em.len();
+        let (fm, fe) = (self.from.m, self.from.e);
+        let (skip, em, ee) = (&self.skip[..n], &self.em[..n], &self.ee[..n]);
+        // (near, middle, jump) sources of cell s.
+        let (near, mid, jump, out) = if self.alpha { (2, 1, 0, 2) } else { (0, 1, 2, 0) };
+        let (nm, ne) = (&fm[near..near + n], &fe[near..near + n]);
+        let (mm, me) = (&fm[mid..mid + n], &fe[mid..mid + n]);
+        let (jm, je) = (&fm[jump..jump + n], &fe[jump..jump + n]);
+        let (tm, te) = (&mut self.to.m[out..out + n], &mut self.to.e[out..out + n]);
+        for s in 0..n {
+            let (m, e) = cell::<FMA>(nm[s], ne[s], mm[s], me[s], jm[s], je[s] + skip[s], em[s], ee[s]);
+            tm[s] = m;
+            te[s] = e;
+        }
+    }
+}
+
+/// `m1·2^e1 + m2·2^e2` in extended form (renormalised; `(0, ZE)` for 0);
+/// with `(m2, e2) = (0, ZE)`, renormalises `m1·2^e1`.
+#[must_use]
+pub fn ext_sum(m1: f64, e1: f64, m2: f64, e2: f64) -> (f64, f64) {
+    cell::<false>(m1, e1, m2, e2, 0.0, ZE, 1.0, 0.0)
+}
+
+/// Runs an [`ExtStep`].
+pub fn ext_step(k: ExtStep<'_>) {
+    simd::run(k);
+}
+
+/// A step's occupation terms `r[s] = α_t(s)·β_t(s) / (p_t(l'(s))·P)`, each in
+/// [0, 1] (they sum to 1 over `s`): `a`, `b` the step's α and β cells,
+/// `em`/`ee` the mantissa and the exponent of `p_t(l'(s))`, `ipm`/`pe` the
+/// inverse mantissa and the exponent of `P`.
+pub struct Occupancy<'a> {
+    pub a: Row<'a>,
+    pub b: Row<'a>,
+    pub em: &'a [f64],
+    pub ee: &'a [f64],
+    pub ipm: f64,
+    pub pe: f64,
+    pub r: &'a mut [f64],
+}
+
+impl LaneKernel for Occupancy<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const FMA: bool, const L: usize>(self) {
+        let n = self.r.len();
+        let (am, ae, bm, be) = (&self.a.m[..n], &self.a.e[..n], &self.b.m[..n], &self.b.e[..n]);
+        let (em, ee) = (&self.em[..n], &self.ee[..n]);
+        for s in 0..n {
+            let d = ae[s] + be[s] - ee[s] - self.pe;
+            let v = am[s] * bm[s] * self.ipm * pow2(sel(d > 1023.0, 1023.0, d)) / em[s];
+            // A zero probability has zero α and β: its term is 0 (not 0/0).
+            self.r[s] = sel(em[s] == 0.0, 0.0, v);
+        }
+    }
+}
+
+/// Runs an [`Occupancy`].
+pub fn occupancy(k: Occupancy<'_>) {
+    simd::run(k);
+}
+
+/// The emission probabilities `e^lp` of one step in extended form: `m`
+/// (mantissa in [√½, √2], 0 for `lp = −∞`) and `e` (exponent, [`ZE`] for
+/// `lp = −∞`). Returns whether every `lp` is in the form's range: `−∞` or
+/// finite in [−1e9, 700] (else the caller takes the log-space recursion).
+pub struct Emit<'a> {
+    pub lp: &'a [f64],
+    pub m: &'a mut [f64],
+    pub e: &'a mut [f64],
+}
+
+impl LaneKernel for Emit<'_> {
+    type Out = bool;
+    #[inline(always)]
+    fn run<const FMA: bool, const L: usize>(self) -> bool {
+        let n = self.lp.len();
+        let (lp, m, e) = (&self.lp[..n], &mut self.m[..n], &mut self.e[..n]);
+        let mut bad = 0u64;
+        for k in 0..n {
+            let x = lp[k];
+            let zero = x == f64::NEG_INFINITY;
+            bad |= u64::from(!(zero || (-1e9..=700.0).contains(&x)));
+            let xc = sel(zero, 0.0, x);
+            let shifted = fma::<FMA>(xc, LOG2E, SHIFT);
+            let kf = shifted - SHIFT;
+            let r = fma::<FMA>(kf, -LN2_HI, xc);
+            let r = fma::<FMA>(kf, -LN2_LO, r);
+            let mut p: f64 = 1.0 / 479_001_600.0;
+            for d in [
+                39_916_800.0,
+                3_628_800.0,
+                362_880.0,
+                40_320.0,
+                5_040.0,
+                720.0,
+                120.0,
+                24.0,
+                6.0,
+                2.0,
+                1.0,
+                1.0,
+            ] {
+                p = fma::<FMA>(p, r, 1.0 / d);
+            }
+            m[k] = sel(zero, 0.0, p);
+            e[k] = sel(zero, ZE, kf);
+        }
+        bad == 0
+    }
+}
+
+/// `em[s] = m[idx[s]]`, `ee[s] = e[idx[s]]`: a step's emission probabilities
+/// along the extended target, from its row of classes.
+///
+/// # Safety
+/// Every index must be below `m.len()` and `e.len()`.
+pub unsafe fn gather(m: &[f64], e: &[f64], idx: &[u32], em: &mut [f64], ee: &mut [f64]) {
+    let n = idx.len();
+    let (em, ee) = (&mut em[..n], &mut ee[..n]);
+    for s in 0..n {
+        let k = idx[s] as usize;
+        // SAFETY: the caller's promise.
+        unsafe {
+            em[s] = *m.get_unchecked(k);
+            ee[s] = *e.get_unchecked(k);
+        }
+    }
+}
+
+/// Runs an [`Emit`].
+pub fn emit(k: Emit<'_>) -> bool {
+    simd::run(k)
+}
+
+/// A gradient row from the class sums: `out[k] = e^lp[k] − acc[k]`.
+pub struct GradAcc<'a> {
+    pub lp: &'a [f64],
+    pub acc: &'a [f64],
+    pub out: &'a mut [f64],
+}
+
+impl LaneKernel for GradAcc<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const FMA: bool, const L: usize>(self) {
+        let n = self.out.len();
+        let (lp, acc) = (&self.lp[..n], &self.acc[..n]);
+        for k in 0..n {
+            self.out[k] = exp::<FMA>(lp[k]) - acc[k];
+        }
+    }
+}
+
+/// Runs a [`GradAcc`].
+pub fn grad_acc(k: GradAcc<'_>) {
+    simd::run(k);
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{exp as exp_f, ln as ln_f};
+    use super::{cell, exp as exp_f, ext_sum, ln as ln_f, pow2, split, NO_JUMP, ZE};
+
+    #[test]
+    fn extended_form_helpers() {
+        for d in -1022..=1023 {
+            assert_eq!(pow2(f64::from(d)), 2f64.powi(d), "2^{d}");
+        }
+        for d in [-1023.0, -1024.0, -5000.0, ZE, 2.0 * ZE, NO_JUMP] {
+            assert_eq!(pow2(d), 0.0, "2^{d}");
+        }
+        let mut v = 1e-300;
+        while v < 1e300 {
+            let (m, x) = split(v);
+            assert!((1.0..2.0).contains(&m), "mantissa of {v:e}");
+            assert_eq!(m * 2f64.powi(x as i32), v, "{v:e}");
+            v *= 3.7;
+        }
+        // m·2^e with exponents far apart (beyond f64's range) and a third term.
+        let (m, e) = cell::<true>(1.5, -5000.0, 1.25, -5001.0, 1.0, -5003.0, 1.0, 10.0);
+        let want = 1.5 + 1.25 / 2.0 + 1.0 / 8.0;
+        let (wm, wx) = split(want);
+        assert_eq!((m, e), (wm, -5000.0 + 10.0 + wx));
+        // A term 2^1100 below the others does not count; a zero cell is (0, ZE).
+        assert_eq!(cell::<true>(1.0, 0.0, 1.0, -1100.0, 0.0, ZE, 1.0, 0.0), (1.0, 0.0));
+        assert_eq!(cell::<true>(0.0, ZE, 0.0, ZE, 0.0, ZE, 1.3, -4.0), (0.0, ZE));
+        // A forbidden jump from a live cell, where the other two sources are 0,
+        // stays 0 (at ZE it would tie with them and count).
+        assert_eq!(cell::<true>(0.0, ZE, 0.0, ZE, 1.5, -7.0 + NO_JUMP, 1.0, 0.0), (0.0, ZE));
+        // An emission probability of 0 (lp = −∞) gives a zero cell.
+        assert_eq!(cell::<true>(1.5, -3.0, 1.0, -2.0, 0.0, ZE, 0.0, ZE), (0.0, ZE));
+        assert_eq!(ext_sum(1.0, 3.0, 1.0, 3.0), (1.0, 4.0));
+    }
+
     fn exp(x: f64) -> f64 {
         exp_f::<true>(x)
     }

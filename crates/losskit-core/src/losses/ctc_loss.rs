@@ -5,25 +5,26 @@
 //!
 //! Per sample, parallel over the batch (each sample independent, the batch
 //! reduced in order: the same bits for any thread count). Two recursions:
-//! - the fast one runs in the probability domain, in `f64`, each time step
-//!   rescaled to sum 1 (its log kept): one `exp` per `(t, c)`, then only
-//!   multiplications and additions per cell;
-//! - where a step's sum is 0 or not finite (an infeasible alignment), or a
-//!   cell or probability falls below `f64`'s normal range, the sample is
-//!   recomputed by the log-space recursion PyTorch uses (log-sum-exp per
-//!   cell), vectorised across the extended target ([`super::ctc_lanes`]),
-//!   which is exact there too.
+//! - the fast one keeps every cell as a mantissa in [1, 2) and its own binary
+//!   exponent (an integer in an `f64`; [`super::ctc_lanes::ExtStep`]), in
+//!   SIMD lanes across the extended target: one `exp` per `(t, c)`, then per
+//!   cell three scalings by powers of two (bit operations), two FMAs, a
+//!   product and a renormalisation — no `exp` or `ln` per cell;
+//! - where it does not apply (a log-probability that is NaN, above 700 or
+//!   below −1e9 but not −∞, or an infeasible alignment, `P = 0`), the sample
+//!   is computed by the log-space recursion PyTorch uses (log-sum-exp per
+//!   cell), vectorised the same way ([`super::ctc_lanes`]).
 //!
-//! Accuracy: every cell of the fast recursion is a sum of at most three
-//! non-negative terms times a probability, then one multiplication by the
-//! step's inverse sum, so each step adds a relative error of a few `f64` ulps
-//! (~1e-16); over `T` steps the error of `ln P` grows at most linearly,
-//! ~`T·4e-16` (4e-13 at T = 1000), far below float32's and below the float64
-//! tests' 1e-9 (tested to 1e-10 up to T = 3000). What the probability domain
-//! cannot do is keep a path more than ~e^708 behind the leading ones — in log
-//! space it survives and may catch up. So any cell that is not 0 but falls
-//! below `f64`'s normal range, or any probability that does, sends the sample
-//! to the log-space recursion: the fast path never drops a term.
+//! Accuracy: the extended form has log space's range — no cell underflows or
+//! overflows, however far a path falls behind the leading ones (a per-step
+//! rescaling of the whole row, Graves' method, would lose such paths) — and
+//! each cell is a sum of at most three terms times a probability, so it adds
+//! a relative error of a few `f64` ulps, as log space's log-sum-exp does.
+//! A term more than 2^1022 below the largest of its sum is dropped, where log
+//! space's `exp` of the difference underflows to 0 as well. Over `T` steps
+//! the error of `ln P` grows at most linearly, ~`T·4e-16`; tested against a
+//! plain log-space recursion to 1e-10 relative up to T = 3000 and with
+//! log-probabilities down to −3000, past `f64`'s `exp` range.
 
 use super::ctc_lanes;
 use crate::call::{Args, Indices};
@@ -160,141 +161,189 @@ impl<T: Real> Sample<'_, T> {
         nll
     }
 
-    /// The probability-domain recursion with per-step rescaling; `None` when a
-    /// step's sum is 0 or not finite (the caller then takes the log-space one).
-    /// `ep` is scratch of `len · C` (the probabilities), `alpha`/`beta` of
-    /// `len · (2S + 1)`.
-    fn scaled(
-        &self,
-        ep: &mut [f64],
-        alpha: &mut [f64],
-        beta: &mut [f64],
-        grad: Option<&mut [f64]>,
-        c: usize,
-    ) -> Option<f64> {
+    /// The extended-exponent recursion (each cell a mantissa and its own
+    /// binary exponent, [`ctc_lanes::ExtStep`]): log space's range and sums,
+    /// without an `exp` or `ln` per cell. β is kept two rows at a time, each
+    /// step's gradient row taken as soon as its β is known. `None` where it
+    /// does not apply (an `lp` that is NaN, above 700 or below −1e9 but not
+    /// −∞, or `P = 0`, an infeasible alignment): the caller then takes
+    /// [`Self::log_space`].
+    #[allow(clippy::too_many_lines)]
+    fn ext(&self, w: &mut Scratch, grad: Option<&mut [f64]>, c: usize) -> Option<f64> {
+        use ctc_lanes::{ExtStep, Row, RowMut, NO_JUMP, ZE};
         let (tl, sl) = (self.len, self.ext.len());
-        const TINY: f64 = f64::MIN_POSITIVE;
+        let wd = sl + 2;
+        for v in [&mut w.alpha, &mut w.alpha_e] {
+            at_least(v, tl * wd);
+        }
+        for v in [&mut w.pm, &mut w.pe, &mut w.lpf] {
+            at_least(v, tl * c);
+        }
+        for v in [&mut w.em, &mut w.ee, &mut w.ab, &mut w.jump_a, &mut w.jump_b] {
+            at_least(v, sl);
+        }
+        for v in [&mut w.bm, &mut w.be] {
+            at_least(v, 2 * wd);
+        }
+        at_least(&mut w.acc, c);
+        let Scratch {
+            alpha: am,
+            alpha_e: ae,
+            pm,
+            pe,
+            lpf,
+            jump_a,
+            jump_b,
+            em,
+            ee,
+            ab: r,
+            acc,
+            bm,
+            be,
+            idx,
+            ..
+        } = w;
+        // The sample's log-probabilities, contiguous in f64 (read once from the
+        // strided batch), then their probabilities in extended form.
         for t in 0..tl {
-            for k in 0..c {
-                let lp = self.at(t, k);
-                let e = lp.exp();
-                // A probability below f64's normal range (but not an exact 0,
-                // lp = −∞): only the log-space recursion keeps it.
-                if e < TINY && lp > f64::NEG_INFINITY {
-                    return None;
-                }
-                ep[t * c + k] = e;
+            let row = &self.lp[t * self.stride..t * self.stride + c];
+            for (d, v) in lpf[t * c..(t + 1) * c].iter_mut().zip(row) {
+                *d = v.to_f64();
             }
         }
-        let mut log_p = 0.0;
-        alpha[..sl].fill(0.0);
-        alpha[0] = ep[self.blank];
-        if sl > 1 {
-            alpha[1] = ep[self.ext[1]];
-        }
-        // Rescales a step to sum 1. A cell that is not 0 but falls below f64's
-        // normal range (a path far behind the leading ones, which may yet
-        // catch up) would be lost: the sample then takes the log-space path.
-        let norm = |row: &mut [f64], log_p: &mut f64| -> Option<()> {
-            let sum: f64 = row.iter().sum();
-            if !(sum > 0.0 && sum.is_finite()) {
-                return None;
-            }
-            let inv = 1.0 / sum;
-            let mut lost = false;
-            for v in row.iter_mut() {
-                let w = *v * inv;
-                lost |= *v > 0.0 && w < TINY;
-                *v = w;
-            }
-            *log_p += sum.ln();
-            if lost {
-                None
-            } else {
-                Some(())
-            }
-        };
-        norm(&mut alpha[..sl], &mut log_p)?;
-        for t in 1..tl {
-            let (prev, cur) = alpha[(t - 1) * sl..(t + 1) * sl].split_at_mut(sl);
-            let e = &ep[t * c..(t + 1) * c];
-            for s in 0..sl {
-                let mut v = prev[s];
-                if s > 0 {
-                    v += prev[s - 1];
-                }
-                if self.jumps(s) {
-                    v += prev[s - 2];
-                }
-                let w = v * e[self.ext[s]];
-                if v > 0.0 && w < TINY && e[self.ext[s]] > 0.0 {
-                    return None;
-                }
-                cur[s] = w;
-            }
-            norm(cur, &mut log_p)?;
-        }
-        let last = &alpha[(tl - 1) * sl..tl * sl];
-        let end = if sl > 1 { last[sl - 1] + last[sl - 2] } else { last[0] };
-        if end.is_nan() || end <= 0.0 {
+        if !ctc_lanes::emit(ctc_lanes::Emit {
+            lp: &lpf[..tl * c],
+            m: &mut pm[..tl * c],
+            e: &mut pe[..tl * c],
+        }) {
             return None;
         }
-        let nll = -(end.ln() + log_p);
+        for s in 0..sl {
+            jump_a[s] = if self.jumps(s) { 0.0 } else { NO_JUMP };
+            jump_b[s] = if s + 2 < sl && self.jumps(s + 2) { 0.0 } else { NO_JUMP };
+        }
+        idx.clear();
+        #[allow(clippy::cast_possible_truncation)]
+        idx.extend(self.ext.iter().map(|&k| k as u32));
+        let (em, ee) = (&mut em[..sl], &mut ee[..sl]);
+        // The step's emission probabilities along the extended target.
+        assert!(idx.iter().all(|&k| (k as usize) < c), "an extended label is out of the class range");
+        let gather = |t: usize, em: &mut [f64], ee: &mut [f64]| {
+            let row = t * c..(t + 1) * c;
+            // SAFETY: every index is below C, checked above.
+            unsafe { ctc_lanes::gather(&pm[row.clone()], &pe[row], idx, em, ee) };
+        };
+        // α rows are padded at the front: cell s of step t at [t·wd + 2 + s].
+        gather(0, em, ee);
+        am[..wd].fill(0.0);
+        ae[..wd].fill(ZE);
+        for s in 0..sl.min(2) {
+            (am[2 + s], ae[2 + s]) = ctc_lanes::ext_sum(em[s], ee[s], 0.0, ZE);
+        }
+        for t in 1..tl {
+            gather(t, em, ee);
+            let (pm_, cm) = am[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
+            let (pe_, ce) = ae[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
+            ctc_lanes::ext_step(ExtStep {
+                alpha: true,
+                from: Row { m: pm_, e: pe_ },
+                to: RowMut { m: cm, e: ce },
+                skip: &jump_a[..sl],
+                em,
+                ee,
+            });
+            cm[..2].fill(0.0);
+            ce[..2].fill(ZE);
+        }
+        let last = (tl - 1) * wd + 2;
+        let (p_m, p_e) = if sl > 1 {
+            ctc_lanes::ext_sum(am[last + sl - 1], ae[last + sl - 1], am[last + sl - 2], ae[last + sl - 2])
+        } else {
+            (am[last], ae[last])
+        };
+        if p_m.is_nan() || p_m <= 0.0 {
+            return None;
+        }
+        let nll = -(p_m.ln() + p_e * std::f64::consts::LN_2);
         let Some(grad) = grad else { return Some(nll) };
-        // β, rescaled per step the same way (its scale is not needed: the
-        // gradient only uses α_t·β_t normalised over s at each t).
-        beta[..tl * sl].fill(0.0);
-        let e = &ep[(tl - 1) * c..tl * c];
-        beta[(tl - 1) * sl + sl - 1] = e[self.blank];
-        if sl > 1 {
-            beta[(tl - 1) * sl + sl - 2] = e[self.ext[sl - 2]];
-        }
-        let mut scratch = 0.0;
-        norm(&mut beta[(tl - 1) * sl..tl * sl], &mut scratch)?;
-        for t in (0..tl - 1).rev() {
-            let (cur, next) = beta[t * sl..(t + 2) * sl].split_at_mut(sl);
-            let e = &ep[t * c..(t + 1) * c];
-            for s in 0..sl {
-                let mut v = next[s];
-                if s + 1 < sl {
-                    v += next[s + 1];
+        // β two rows at a time, padded at the end: cell s at [row·wd + s].
+        let (b0m, b1m) = bm[..2 * wd].split_at_mut(wd);
+        let (b0e, b1e) = be[..2 * wd].split_at_mut(wd);
+        let mut rows = [(b0m, b0e), (b1m, b1e)];
+        let ipm = 1.0 / p_m;
+        for t in (0..tl).rev() {
+            gather(t, em, ee);
+            let [(xm, xe), (ym, ye)] = &mut rows;
+            let ((cm, ce), (nm, ne)) = if t % 2 == 0 { ((xm, xe), (ym, ye)) } else { ((ym, ye), (xm, xe)) };
+            if t == tl - 1 {
+                cm.fill(0.0);
+                ce.fill(ZE);
+                for s in sl.saturating_sub(2)..sl {
+                    (cm[s], ce[s]) = ctc_lanes::ext_sum(em[s], ee[s], 0.0, ZE);
                 }
-                if s + 2 < sl && self.jumps(s + 2) {
-                    v += next[s + 2];
-                }
-                let w = v * e[self.ext[s]];
-                if v > 0.0 && w < TINY && e[self.ext[s]] > 0.0 {
-                    return None;
-                }
-                cur[s] = w;
+            } else {
+                ctc_lanes::ext_step(ExtStep {
+                    alpha: false,
+                    from: Row { m: nm, e: ne },
+                    to: RowMut { m: cm, e: ce },
+                    skip: &jump_b[..sl],
+                    em,
+                    ee,
+                });
+                cm[sl..].fill(0.0);
+                ce[sl..].fill(ZE);
             }
-            norm(cur, &mut scratch)?;
-        }
-        // ∂nll/∂lp[t, c] = e^lp − Σ_{s∈c} α_t(s)β_t(s)/p_t(c) / Σ_s α_t(s)β_t(s)/p_t(l'(s)).
-        let mut acc = vec![0.0; c];
-        for t in 0..tl {
+            let a = t * wd + 2..t * wd + 2 + sl;
+            ctc_lanes::occupancy(ctc_lanes::Occupancy {
+                a: Row { m: &am[a.clone()], e: &ae[a] },
+                b: Row { m: &cm[..sl], e: &ce[..sl] },
+                em,
+                ee,
+                ipm,
+                pe: p_e,
+                r: &mut r[..sl],
+            });
+            let acc = &mut acc[..c];
             acc.fill(0.0);
-            let e = &ep[t * c..(t + 1) * c];
-            let mut z = 0.0;
-            for s in 0..sl {
-                let k = self.ext[s];
-                let r = alpha[t * sl + s] * beta[t * sl + s] / e[k];
-                acc[k] += r;
-                z += r;
-            }
-            if !(z > 0.0 && z.is_finite()) {
-                return None;
+            // The blank cells (even s) in one sum, then the labels' (odd s).
+            acc[self.blank] = sum_even(&r[..sl]);
+            for s in (1..sl).step_by(2) {
+                acc[self.ext[s]] += r[s];
             }
             if t == tl - 1 && self.last_overwrites() {
-                let s = sl - 2;
-                acc[self.blank] = alpha[t * sl + s] * beta[t * sl + s] / e[self.blank];
+                acc[self.blank] = r[sl - 2];
             }
-            let iz = 1.0 / z;
-            for k in 0..c {
-                grad[t * c + k] = e[k] - acc[k] * iz;
-            }
+            ctc_lanes::grad_acc(ctc_lanes::GradAcc {
+                lp: &lpf[t * c..(t + 1) * c],
+                acc,
+                out: &mut grad[t * c..(t + 1) * c],
+            });
         }
         Some(nll)
+    }
+}
+
+/// `x[0] + x[2] + x[4] + …`, in four interleaved partial sums (a fixed
+/// order: the same bits every time).
+fn sum_even(x: &[f64]) -> f64 {
+    let mut p = [0.0; 4];
+    let mut it = x.chunks_exact(8);
+    for ch in &mut it {
+        p[0] += ch[0];
+        p[1] += ch[2];
+        p[2] += ch[4];
+        p[3] += ch[6];
+    }
+    for (j, v) in it.remainder().iter().step_by(2).enumerate() {
+        p[j] += v;
+    }
+    (p[0] + p[1]) + (p[2] + p[3])
+}
+
+/// Grows `v` to at least `n` values.
+fn at_least(v: &mut Vec<f64>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
     }
 }
 
@@ -450,18 +499,10 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
             // PyTorch ≥ 2.4: loss 0 for an empty target, else infinity; zero gradient.
             (if lt == 0 { 0.0 } else { f64::INFINITY }, false)
         } else {
-            if bufs.grad.len() < li * c {
-                bufs.grad.resize(li * c, 0.0);
-            }
+            at_least(&mut bufs.grad, li * c);
             let need = li * c;
-            if bufs.rec.ep.len() < need {
-                bufs.rec.ep.resize(need, 0.0);
-            }
-            bufs.rec.grow(li, sl + 2, c);
-            let r = &mut bufs.rec;
             let g = if has_grad { Some(&mut bufs.grad[..need]) } else { None };
-            let fast = smp.scaled(&mut r.ep, &mut r.alpha, &mut r.beta, g, c);
-            let nll = match fast {
+            let nll = match smp.ext(&mut bufs.rec, g, c) {
                 Some(v) => v,
                 None => {
                     let g = if has_grad { Some(&mut bufs.grad[..need]) } else { None };
@@ -531,12 +572,28 @@ thread_local! {
 /// Most scratch a thread keeps between calls (bytes); above it the buffers are freed.
 const KEEP_BYTES: usize = 64 << 20;
 
-/// The recursion's scratch (see [`Sample::log_space`]).
+/// The recursions' scratch (see [`Sample::ext`] and [`Sample::log_space`]).
 #[derive(Default)]
 struct Scratch {
-    ep: Vec<f64>,
+    /// α (the extended-exponent form's mantissas, or log α), `T` padded rows.
     alpha: Vec<f64>,
+    /// α's exponents (extended-exponent form).
+    alpha_e: Vec<f64>,
+    /// log β, `T` padded rows (log space).
     beta: Vec<f64>,
+    /// Two β rows, mantissas and exponents (extended-exponent form).
+    bm: Vec<f64>,
+    be: Vec<f64>,
+    /// `e^lp` per `(t, c)` in extended form: mantissa and exponent.
+    pm: Vec<f64>,
+    pe: Vec<f64>,
+    /// A step's emission probabilities along the extended target.
+    em: Vec<f64>,
+    ee: Vec<f64>,
+    /// The extended target's classes, as `u32`.
+    idx: Vec<u32>,
+    /// The sample's log-probabilities, `lpf[t·C + c]` (extended-exponent form).
+    lpf: Vec<f64>,
     lpg: Vec<f64>,
     jump_a: Vec<f64>,
     jump_b: Vec<f64>,
@@ -545,13 +602,19 @@ struct Scratch {
 }
 
 impl Scratch {
-    /// Room for `t` steps of `wd` padded cells.
+    /// Room for `t` steps of `wd` padded cells (log space).
     fn grow(&mut self, t: usize, wd: usize, _c: usize) {
         for v in [&mut self.alpha, &mut self.beta] {
-            if v.len() < t * wd {
-                v.resize(t * wd, 0.0);
-            }
+            at_least(v, t * wd);
         }
+    }
+
+    /// Bytes held by the buffers that grow with `T`.
+    fn bytes(&self) -> usize {
+        8 * [&self.alpha, &self.alpha_e, &self.beta, &self.pm, &self.pe, &self.lpf]
+            .iter()
+            .map(|v| v.capacity())
+            .sum::<usize>()
     }
 }
 
@@ -566,7 +629,7 @@ struct Bufs {
 impl Bufs {
     /// Frees the buffers when they hold more than [`KEEP_BYTES`].
     fn trim(&mut self) {
-        let bytes = 8 * (self.rec.alpha.capacity() + self.rec.beta.capacity() + self.grad.capacity());
+        let bytes = self.rec.bytes() + 8 * self.grad.capacity();
         if bytes > KEEP_BYTES {
             *self = Self::default();
         }
