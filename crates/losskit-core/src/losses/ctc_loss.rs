@@ -24,7 +24,7 @@
 //! space's `exp` of the difference underflows to 0 as well. Over `T` steps
 //! the error of `ln P` grows at most linearly, ~`T·4e-16`; tested against a
 //! plain log-space recursion to 1e-10 relative up to T = 3000 and with
-//! log-probabilities down to −3000, past `f64`'s `exp` range.
+//! log-probabilities down to about −1000, past `f64`'s `exp` range.
 
 use super::ctc_lanes;
 use crate::call::{Args, Indices};
