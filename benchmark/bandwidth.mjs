@@ -279,7 +279,8 @@ export function nativeStreams(stream, setNumThreads, { bytes = 128 * MiB, rounds
       triad: measureBest(bytes, () => stream.triad(a, b, c, 0.5), r),
       fill: measureBest(bytes, () => stream.fill(a), r),
     }
-    const o = (best[th] ??= { read: 0, triad: 0, fill: 0, runs: 0 })
+    best[th] ??= { read: 0, triad: 0, fill: 0, runs: 0 }
+    const o = best[th]
     for (const k of ['read', 'triad', 'fill']) o[k] = Math.max(o[k], got[k])
     o.runs++
     return got
