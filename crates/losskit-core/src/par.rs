@@ -115,21 +115,21 @@ where
     Parts::Many((0..n_chunks).map(run).collect())
 }
 
-/// Longest a round of chunks should take in a sliced job: rounds double while
-/// they are shorter, so a checkpoint comes about this often.
-const ROUND: Duration = Duration::from_micros(500);
-
 /// The chunks of a sliced job (see [`crate::sliced`]): the same chunks, in
-/// rounds, with a checkpoint between rounds where the job may pause. Chunk
-/// results are the same, in the same order, so every sum is bit-identical to
-/// the sync call's.
+/// rounds, with a checkpoint between rounds where the job may pause. Each
+/// round is sized from the previous one's pace to fill what is left of the
+/// slice, so a slice ends in about one round: every round ends at a barrier
+/// where the faster threads wait for the slowest chunk, and fewer rounds lose
+/// less. Chunk results are the same, in the same order, so every sum is
+/// bit-identical to the sync call's.
 fn in_rounds<R: Send>(
     n_chunks: usize,
     pool: Option<&ThreadPool>,
     run: impl Fn(usize) -> R + Sync + Send,
 ) -> Vec<R> {
     let mut out = Vec::with_capacity(n_chunks);
-    let mut round = pool.map_or(1, ThreadPool::current_num_threads);
+    let threads = pool.map_or(1, ThreadPool::current_num_threads);
+    let mut round = threads;
     let mut c = 0;
     while c < n_chunks {
         let e = (c + round).min(n_chunks);
@@ -138,12 +138,17 @@ fn in_rounds<R: Send>(
             Some(p) => p.install(|| out.par_extend((c..e).into_par_iter().map(&run))),
             None => out.extend((c..e).map(&run)),
         }
+        let (done, took) = (e - c, t0.elapsed());
         c = e;
-        if t0.elapsed() < ROUND / 2 {
-            round = round.saturating_mul(2);
-        }
         if c < n_chunks {
             sliced::checkpoint();
+            // Chunks per second in the round just run, times the slice's time
+            // left (80%: the pace varies); at least one chunk per thread, at
+            // most 4× the last round (a short round's pace is a rough guess).
+            let left = sliced::remaining().unwrap_or(Duration::ZERO);
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let want = (done as f64 / took.as_secs_f64().max(1e-6) * left.as_secs_f64() * 0.8) as usize;
+            round = want.clamp(threads, done.saturating_mul(4).max(threads));
         }
     }
     out

@@ -54,9 +54,17 @@ struct Cancelled;
 /// What [`checkpoint`] consults on a driver thread.
 trait Gate {
     fn checkpoint(&self);
+    fn remaining(&self) -> Duration;
 }
 
 impl<R> Gate for Shared<R> {
+    fn remaining(&self) -> Duration {
+        match self.lock().0 {
+            State::Running(deadline) => deadline.saturating_duration_since(Instant::now()),
+            _ => Duration::ZERO,
+        }
+    }
+
     fn checkpoint(&self) {
         let mut g = self.lock();
         if let State::Running(deadline) = g.0 {
@@ -90,6 +98,15 @@ pub(crate) fn checkpoint() {
             unsafe { (*p).checkpoint() }
         }
     });
+}
+
+/// The time left in the current slice of the sliced job this thread runs
+/// (`None` outside one): the parallel loops size their next round to it.
+pub(crate) fn remaining() -> Option<Duration> {
+    GATE.with(|g| {
+        // SAFETY: as in `checkpoint`.
+        g.get().map(|p| unsafe { (*p).remaining() })
+    })
 }
 
 /// Whether the current thread runs a sliced job (the parallel loops then work
