@@ -933,12 +933,6 @@ function selfCheck(torchVersion, losses = ALL_LOSSES) {
     lines.push(`| ${r.case} | ${p(r.plainVsTorch)} | ${p(r.lkVsPlain)} | ${p(r.lkVsTorch)} | ${r.problems.length ? 'MISMATCH' : 'ok'} |`)
   }
   if (lk && lkDefaultThreads) lk.setNumThreads(lkDefaultThreads)
-  if (bw.native) {
-    const n = bw.native
-    console.log(
-      `losskit's streams, fastest of ${n[1].runs} / ${n[2].runs} runs (1t / 2t; re-run after every memory-bound row): read ${(n[1].read / GB).toFixed(1)} / ${(n[2].read / GB).toFixed(1)}, triad ${(n[1].triad / GB).toFixed(1)} / ${(n[2].triad / GB).toFixed(1)}, fill ${(n[1].fill / GB).toFixed(1)} / ${(n[2].fill / GB).toFixed(1)} GB/s`,
-    )
-  }
   dataCache.clear()
   return { rows, table: lines.join('\n'), problems: rows.flatMap((r) => r.problems.map((p) => `${r.case}: ${p}`)) }
 }

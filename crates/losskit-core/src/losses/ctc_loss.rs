@@ -530,7 +530,15 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
         }
         loss
     };
-    let losses = map_chunks(n, tmax * c, |bs, be| {
+    // A sample's work in elements' worth: its T·C log-probabilities read and
+    // written, and T·(2S + 1) cells forward and backward, each several
+    // elements' worth of operations. Sized from the shapes only (the chunks,
+    // and so the bits, do not depend on the thread count); a large sample is
+    // a chunk of its own, so the samples spread evenly over the threads.
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+    let smax = padded.unwrap_or_else(|| (0..n).map(|b| tlen.get(b) as usize).max().unwrap_or(0));
+    let sample_cost = tmax * c + tmax * (2 * smax + 1) * 16;
+    let losses = map_chunks(n, sample_cost, |bs, be| {
         // Scratch kept per thread across calls: fresh memory for the recursion
         // (megabytes per sample) would cost more in page faults than the work.
         SCRATCH.with(|cell| {
