@@ -42,17 +42,10 @@ fn sel(c: bool, a: f64, b: f64) -> f64 {
 #[must_use]
 pub fn exp<const F: bool>(x: f64) -> f64 {
     let xc = sel(x < -745.0, -745.0, x);
-    let shifted = fma::<F>(xc, LOG2E, SHIFT);
-    let kf = shifted - SHIFT;
-    let r = fma::<F>(kf, -LN2_HI, xc);
-    let r = fma::<F>(kf, -LN2_LO, r);
-    let mut p: f64 = 1.0 / 479_001_600.0;
-    for d in [39_916_800.0, 3_628_800.0, 362_880.0, 40_320.0, 5_040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0]
-    {
-        p = fma::<F>(p, r, 1.0 / d);
-    }
+    let (p, kf) = exp_parts::<F>(xc);
+    // k = kf, read from the shifted sum's low bits (no float-to-int conversion).
     #[allow(clippy::cast_possible_wrap)]
-    let k = (shifted.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+    let k = ((kf + SHIFT).to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let k1 = k >> 1;
     let k2 = k - k1;
     #[allow(clippy::cast_sign_loss)]
@@ -62,6 +55,24 @@ pub fn exp<const F: bool>(x: f64) -> f64 {
     let v = p * s1 * s2;
     let v = sel(x < -745.0, 0.0, v);
     sel(x.is_nan(), x, v)
+}
+
+/// `e^x = p · 2^k` for a finite `x` with `|x·log2 e| < 2^51`: `k` the nearest
+/// integer to `x·log2 e` (as an `f64`), `p = e^r`, `r = x − k·ln 2`
+/// (`|r| <= ln2/2`, so `p` in [√½, √2]), by a degree-12 Taylor polynomial
+/// (error < 2e-17 relative).
+#[inline(always)]
+fn exp_parts<const F: bool>(x: f64) -> (f64, f64) {
+    let shifted = fma::<F>(x, LOG2E, SHIFT);
+    let kf = shifted - SHIFT;
+    let r = fma::<F>(kf, -LN2_HI, x);
+    let r = fma::<F>(kf, -LN2_LO, r);
+    let mut p: f64 = 1.0 / 479_001_600.0;
+    for d in [39_916_800.0, 3_628_800.0, 362_880.0, 40_320.0, 5_040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0]
+    {
+        p = fma::<F>(p, r, 1.0 / d);
+    }
+    (p, kf)
 }
 
 /// `ln y` for a positive normal `y` (here a sum of exponentials in `[1, 3]`):
@@ -268,7 +279,8 @@ pub struct RowMut<'a> {
 /// One step of either extended-exponent recursion over `n = em.len()` cells:
 /// α (`alpha`): `to[s + 2] = (from[s + 2] + from[s + 1] + from[s]·[skip]) · p(s)`
 /// over rows padded at the front; β: `to[s] = (from[s] + from[s + 1] +
-/// from[s + 2]·[skip]) · p(s)` over rows padded at the end. `skip[s]` is 0
+/// from[s + 2]·[skip]) · p(s)` over rows padded at the end (the padding
+/// cells of `to` are written as zero cells). `skip[s]` is 0
 /// where the jump is allowed and [`NO_JUMP`] where not; `em`/`ee` are the
 /// emission probabilities of the step's extended labels.
 pub struct ExtStep<'a> {
@@ -292,6 +304,10 @@ impl LaneKernel for ExtStep<'_> {
         let (nm, ne) = (&fm[near..near + n], &fe[near..near + n]);
         let (mm, me) = (&fm[mid..mid + n], &fe[mid..mid + n]);
         let (jm, je) = (&fm[jump..jump + n], &fe[jump..jump + n]);
+        // The row's two padding cells are zero cells.
+        let pad = if self.alpha { 0..2 } else { n..n + 2 };
+        self.to.m[pad.clone()].fill(0.0);
+        self.to.e[pad].fill(ZE);
         let (tm, te) = (&mut self.to.m[out..out + n], &mut self.to.e[out..out + n]);
         for s in 0..n {
             let (m, e) = cell::<FMA>(nm[s], ne[s], mm[s], me[s], jm[s], je[s] + skip[s], em[s], ee[s]);
@@ -369,28 +385,7 @@ impl LaneKernel for Emit<'_> {
             let x = lp[k];
             let zero = x == f64::NEG_INFINITY;
             bad |= u64::from(!(zero || (-1e9..=700.0).contains(&x)));
-            let xc = sel(zero, 0.0, x);
-            let shifted = fma::<FMA>(xc, LOG2E, SHIFT);
-            let kf = shifted - SHIFT;
-            let r = fma::<FMA>(kf, -LN2_HI, xc);
-            let r = fma::<FMA>(kf, -LN2_LO, r);
-            let mut p: f64 = 1.0 / 479_001_600.0;
-            for d in [
-                39_916_800.0,
-                3_628_800.0,
-                362_880.0,
-                40_320.0,
-                5_040.0,
-                720.0,
-                120.0,
-                24.0,
-                6.0,
-                2.0,
-                1.0,
-                1.0,
-            ] {
-                p = fma::<FMA>(p, r, 1.0 / d);
-            }
+            let (p, kf) = exp_parts::<FMA>(sel(zero, 0.0, x));
             m[k] = sel(zero, 0.0, p);
             e[k] = sel(zero, ZE, kf);
         }

@@ -252,8 +252,6 @@ impl<T: Real> Sample<'_, T> {
                 em,
                 ee,
             });
-            cm[..2].fill(0.0);
-            ce[..2].fill(ZE);
         }
         let last = (tl - 1) * wd + 2;
         let (p_m, p_e) = if sl > 1 {
@@ -290,8 +288,6 @@ impl<T: Real> Sample<'_, T> {
                     em,
                     ee,
                 });
-                cm[sl..].fill(0.0);
-                ce[sl..].fill(ZE);
             }
             let a = t * wd + 2..t * wd + 2 + sl;
             ctc_lanes::occupancy(ctc_lanes::Occupancy {
