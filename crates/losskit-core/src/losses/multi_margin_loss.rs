@@ -42,46 +42,76 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
     #[allow(clippy::cast_precision_loss)]
     let cf = c as f64;
     let parts = map_chunks(n, c, |rs, re| {
-        let mut row = vec![0.0f64; c];
+        let (mut row, mut grow) = (vec![0.0f64; c], vec![0.0f64; c]);
         let mut acc = 0.0;
         for r in rs..re {
             let base = r * c;
             #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
             let y = t.get(r) as usize;
-            for k in 0..c {
-                // SAFETY: base + k < n·c; this chunk owns row r.
-                row[k] = unsafe { x.x(base + k) }.to_f64();
+            // SAFETY: base..base + c is within x; this chunk owns row r, and its
+            // gradient (which may be x itself) is written only after this read.
+            let xr = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) };
+            for (d, v) in row.iter_mut().zip(xr) {
+                *d = v.to_f64();
             }
             let wy = w.map_or(1.0, |w| w[y].to_f64());
-            let s = scale.at(r) / cf;
-            let mut sum = 0.0;
-            let mut gy = 0.0;
-            for i in 0..c {
-                if i == y {
-                    continue;
-                }
-                let z = margin - row[y] + row[i];
-                let g = if z > 0.0 {
-                    sum += (if squared { z * z } else { z }) * wy;
-                    (if squared { 2.0 * z } else { 1.0 }) * wy * s
-                } else {
-                    0.0
-                };
-                gy -= g;
-                if x.has_grad() {
-                    // SAFETY: as above; the row was read into `row` first.
-                    unsafe { x.set_g(base + i, T::from_f64(g)) };
+            let a0 = margin - row[y];
+            // The target's own term is left out: −∞ makes its z −∞ (not > 0).
+            row[y] = f64::NEG_INFINITY;
+            let gs = wy * (scale.at(r) / cf);
+            let (sum, gsum) = if squared {
+                terms::<true>(&row, a0, gs, &mut grow)
+            } else {
+                terms::<false>(&row, a0, gs, &mut grow)
+            };
+            if x.has_grad() {
+                grow[y] = -gsum;
+                // SAFETY: as above; the row was read into `row` first.
+                let g = unsafe { std::slice::from_raw_parts_mut(x.g_ptr().add(base), c) };
+                for (o, &v) in g.iter_mut().zip(&grow) {
+                    *o = T::from_f64(v);
                 }
             }
-            if x.has_grad() && c > 0 {
-                // SAFETY: as above.
-                unsafe { x.set_g(base + y, T::from_f64(gy)) };
-            }
-            let l = sum / cf;
+            let l = sum * wy / cf;
             // SAFETY: r < n = out.len(); chunks own disjoint rows.
             unsafe { put_row(out, r, l, &mut acc) };
         }
         acc
     });
     Ok(a.reduction.apply(parts.iter().sum(), denom))
+}
+
+/// For one row with `z_i = a0 + row[i]`: `Σ max(z_i, 0)^p` (`p` = 2 when `SQ`,
+/// else 1; a NaN `z` counts as not open, as in PyTorch's `z > 0` test), and
+/// into `g[i]` the gradient `p·z^(p−1)·gs` of the open ones (0 elsewhere), with
+/// their sum. Branch-free, in eight partial sums, so that it vectorises.
+fn terms<const SQ: bool>(row: &[f64], a0: f64, gs: f64, g: &mut [f64]) -> (f64, f64) {
+    let (mut s, mut gsum) = ([0.0f64; 8], [0.0f64; 8]);
+    let one = |x: f64, s: &mut f64, gsum: &mut f64| -> f64 {
+        let z = a0 + x;
+        let open = z > 0.0;
+        let zp = if open { z } else { 0.0 };
+        *s += if SQ { zp * zp } else { zp };
+        let gv = if SQ {
+            2.0 * zp * gs
+        } else if open {
+            gs
+        } else {
+            0.0
+        };
+        *gsum += gv;
+        gv
+    };
+    let mut rc = row.chunks_exact(8);
+    let mut gc = g.chunks_exact_mut(8);
+    for (xs, gs8) in rc.by_ref().zip(gc.by_ref()) {
+        for k in 0..8 {
+            gs8[k] = one(xs[k], &mut s[k], &mut gsum[k]);
+        }
+    }
+    for (k, (&x, gv)) in rc.remainder().iter().zip(gc.into_remainder()).enumerate() {
+        *gv = one(x, &mut s[k], &mut gsum[k]);
+    }
+    let total = |p: [f64; 8]| ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    (total(s), total(gsum))
 }

@@ -33,6 +33,7 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
         let mut is_target = vec![false; c];
         let mut targets = Vec::with_capacity(c);
         let mut row = vec![0.0f64; c];
+        let mut masked = vec![0.0f64; c];
         let mut grad = vec![0.0f64; c];
         let mut acc = 0.0;
         for r in rs..re {
@@ -49,24 +50,22 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 targets.push(v);
                 is_target[v] = true;
             }
-            for k in 0..c {
-                // SAFETY: base + k < n·c; this chunk owns row r.
-                row[k] = unsafe { x.x(base + k) }.to_f64();
+            // SAFETY: base..base + c is within x; this chunk owns row r, and its
+            // gradient (which may be x itself) is written only after this read.
+            let xr = unsafe { std::slice::from_raw_parts(x.x_ptr().add(base), c) };
+            for (d, v) in row.iter_mut().zip(xr) {
+                *d = v.to_f64();
+            }
+            // The non-target classes; a target class is −∞ (its z is never > 0).
+            for (m, (&v, &is_t)) in masked.iter_mut().zip(row.iter().zip(&is_target)) {
+                *m = if is_t { f64::NEG_INFINITY } else { v };
             }
             grad.fill(0.0);
             let mut sum = 0.0;
             for &j in &targets {
-                for i in 0..c {
-                    if is_target[i] {
-                        continue;
-                    }
-                    let z = 1.0 - row[j] + row[i];
-                    if z > 0.0 {
-                        sum += z;
-                        grad[j] -= 1.0;
-                        grad[i] += 1.0;
-                    }
-                }
+                let (s, open) = open_pairs(&masked, 1.0 - row[j], &mut grad);
+                sum += s;
+                grad[j] -= open;
             }
             let l = sum / cf;
             // SAFETY: r < n = out.len(); chunks own disjoint rows.
@@ -82,4 +81,32 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
         acc
     });
     Ok(a.reduction.apply(parts.iter().sum(), denom))
+}
+
+/// For one target's `a0 = 1 − x[y_j]` over the row's non-target classes
+/// (`masked`, targets at −∞): `Σ z` and the count of the open pairs
+/// (`z = a0 + x[i] > 0`, a NaN is not open, as PyTorch's test), adding 1 to
+/// `grad[i]` for each. Branch-free, in eight partial sums, so that it
+/// vectorises.
+fn open_pairs(masked: &[f64], a0: f64, grad: &mut [f64]) -> (f64, f64) {
+    let (mut s, mut cnt) = ([0.0f64; 8], [0.0f64; 8]);
+    let one = |x: f64, g: &mut f64, s: &mut f64, cnt: &mut f64| {
+        let z = a0 + x;
+        let open = if z > 0.0 { 1.0 } else { 0.0 };
+        *s += if z > 0.0 { z } else { 0.0 };
+        *cnt += open;
+        *g += open;
+    };
+    let mut mc = masked.chunks_exact(8);
+    let mut gc = grad.chunks_exact_mut(8);
+    for (xs, g8) in mc.by_ref().zip(gc.by_ref()) {
+        for k in 0..8 {
+            one(xs[k], &mut g8[k], &mut s[k], &mut cnt[k]);
+        }
+    }
+    for (k, (&x, g)) in mc.remainder().iter().zip(gc.into_remainder()).enumerate() {
+        one(x, g, &mut s[k], &mut cnt[k]);
+    }
+    let total = |p: [f64; 8]| ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    (total(s), total(cnt))
 }
