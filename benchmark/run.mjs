@@ -1178,10 +1178,12 @@ async function main() {
       try {
         let r
         if (im.kind === 'losskit') {
+          // The bound's probes again, right before and right after the row, at
+          // its thread count: the bound uses the fastest they ever were (see
+          // nativeStreams).
+          if (w.bytes && bw.probe) bw.probe(im.threads, 2)
           lk.setNumThreads(im.threads)
           r = measure(lkCall(w, d, gradOut))
-          // The bound's probes again, right after the row, at its thread count:
-          // the bound uses the fastest they ever were (see nativeStreams).
           if (w.bytes && bw.probe) bw.probe(im.threads, 2)
         } else if (im.kind === 'plainjs') {
           r = measure(plainCall(w, d, gradOut))
@@ -1208,7 +1210,7 @@ async function main() {
   if (bw.native) {
     const n = bw.native
     console.log(
-      `losskit's streams, fastest of ${n[1].runs} / ${n[2].runs} runs (1t / 2t; re-run after every memory-bound row): read ${(n[1].read / GB).toFixed(1)} / ${(n[2].read / GB).toFixed(1)}, triad ${(n[1].triad / GB).toFixed(1)} / ${(n[2].triad / GB).toFixed(1)}, fill ${(n[1].fill / GB).toFixed(1)} / ${(n[2].fill / GB).toFixed(1)} GB/s`,
+      `losskit's streams, fastest of ${n[1].runs} / ${n[2].runs} runs (1t / 2t; re-run before and after every memory-bound row): read ${(n[1].read / GB).toFixed(1)} / ${(n[2].read / GB).toFixed(1)}, triad ${(n[1].triad / GB).toFixed(1)} / ${(n[2].triad / GB).toFixed(1)}, fill ${(n[1].fill / GB).toFixed(1)} / ${(n[2].fill / GB).toFixed(1)} GB/s`,
     )
   }
   dataCache.clear()
@@ -1341,7 +1343,7 @@ async function main() {
   }
   const legend = [
     `Medians of repeated runs, float32, reduction 'mean'. ×r = time ÷ ${lk ? 'losskit at the same thread count (1t for plain JS and tfjs)' : 'plain JS'}; below 1 is faster.`,
-    `bound = bytes that must be read ÷ the best read bandwidth measured (1 thread ${(bwFor(1) / GB).toFixed(1)} GB/s, 2 threads ${(bwFor(2) / GB).toFixed(1)} GB/s) + bytes that must be written × the least a written byte was measured to cost (${(writeSecPerByte(1) * GB).toFixed(3)} / ${(writeSecPerByte(2) * GB).toFixed(3)} s per GB: a copy, losskit's triad or its fill); each input read once, each output written once; losskit's probes re-run after every memory-bound row and count at their fastest (${bw.native ? `${bw.native[1].runs} / ${bw.native[2].runs} runs` : 'no runs'}). lk ÷ bound = 1 is memory speed. Below 1 would mean a kernel moved memory faster than every probe did.`,
+    `bound = bytes that must be read ÷ the best read bandwidth measured (1 thread ${(bwFor(1) / GB).toFixed(1)} GB/s, 2 threads ${(bwFor(2) / GB).toFixed(1)} GB/s) + bytes that must be written × the least a written byte was measured to cost (${(writeSecPerByte(1) * GB).toFixed(3)} / ${(writeSecPerByte(2) * GB).toFixed(3)} s per GB: a copy, losskit's triad or its fill); each input read once, each output written once; losskit's probes re-run before and after every memory-bound row and count at their fastest (${bw.native ? `${bw.native[1].runs} / ${bw.native[2].runs} runs` : 'no runs'}). lk ÷ bound = 1 is memory speed. Below 1 would mean a kernel moved memory faster than every probe did.`,
     `† working set fits in the ${(cacheLimit / (1 << 20)).toFixed(0)} MiB last-level cache: the DRAM bound does not bind, so no ratio to it is given (–). ¹ one timed run (the call takes seconds). ≠ loss value off from plain JS (float64 accumulation) by > ${VALUE_TOL}.`,
     ...(workloads.some((w) => !w.bytes)
       ? ['CTC: compute-bound (the α/β recursions), so no bandwidth bound (–); no plain JS baseline or tfjs counterpart (–).']
