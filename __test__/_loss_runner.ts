@@ -616,7 +616,7 @@ export interface ArgsCase {
 }
 
 /** An argument as losskit takes it; `as` overrides an index argument's type. */
-function argValue(a: ArgSpec, dtype: DType, as?: 'int32' | 'int64'): unknown {
+export function argValue(a: ArgSpec, dtype: DType, as?: 'int32' | 'int64'): unknown {
   if (a.kind === 'number') return a.data[0]
   if (a.kind === 'int64') {
     if (as === 'int32') return { data: Int32Array.from(a.data), shape: [...a.shape] }

@@ -12,6 +12,7 @@ import test from 'ava'
 import * as L from 'losskit'
 import {
   type ArgsCase,
+  argValue,
   checkFiniteDifferences,
   type LossApi,
   registerArgsFixtures,
@@ -130,13 +131,7 @@ function registerArgsFiniteDifferences(api: LossApi, fixture: string): void {
   test(`${api.name} gradients match float64 finite differences for every differentiable argument (${Math.min(cases.length, 8)} fixture cases)`, (t) => {
     t.true(cases.length > 0, 'no fixture case to differentiate')
     for (const c of cases.slice(0, 8)) {
-      const args = c.args.map((a) =>
-        a.kind === 'number'
-          ? a.data[0]
-          : a.kind === 'int64'
-            ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
-            : { data: Float64Array.from(a.data), shape: a.shape },
-      )
+      const args = c.args.map((a) => argValue(a, 'float64'))
       const o = toOptions(c.options, 'float64')
       const g = c.gradOutput === undefined ? 1 : typeof c.gradOutput === 'number' ? c.gradOutput : Float64Array.from(c.gradOutput.data)
       const res = api.withGrad(...args, {
@@ -225,14 +220,7 @@ for (const name of Object.keys(L.__impl.losses)) {
       const cases = loadFixtures<ArgsCase>(fixture).cases.filter((c) => c.expected !== undefined)
       for (const c of cases) {
         for (const F of [Float64Array, Float32Array]) {
-          const args = () =>
-            c.args.map((a) =>
-              a.kind === 'number'
-                ? a.data[0]
-                : a.kind === 'int64'
-                  ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
-                  : { data: F.from(a.data), shape: a.shape },
-            )
+          const args = () => c.args.map((a) => argValue(a, F === Float64Array ? 'float64' : 'float32'))
           const o = toOptions(c.options, F === Float64Array ? 'float64' : 'float32')
           t.is(bits(await A[`${name}WithGrad`](...args(), o)), bits((L as Any)[`${name}WithGrad`](...args(), o)), `${c.name} WithGrad`)
           t.is(bits(await A[name](...args(), o)), bits((L as Any)[name](...args(), o)), `${c.name}`)
@@ -349,14 +337,7 @@ for (const name of Object.keys(L.__impl.losses)) {
   if (!('args' in (file.cases[0] ?? {}))) continue
   const doc = file.cases.find((c) => c.name === 'doc example')
   const errors = file.cases.filter((c) => c.error !== undefined)
-  const build = (c: ArgsCase, F: typeof Float32Array | typeof Float64Array) =>
-    c.args.map((a) =>
-      a.kind === 'number'
-        ? a.data[0]
-        : a.kind === 'int64'
-          ? { data: BigInt64Array.from(a.data, (v) => BigInt(v)), shape: a.shape }
-          : { data: F.from(a.data), shape: a.shape },
-    )
+  const build = (c: ArgsCase) => c.args.map((a) => argValue(a, 'float32'))
 
   test(`${name}: an argument of a wrong type is a TypeError ERR_INVALID_ARG_TYPE naming ${name}, sync and async, nothing changed`, async (t) => {
     const A: Any = await import('losskit/async')
@@ -381,7 +362,7 @@ for (const name of Object.keys(L.__impl.losses)) {
       for (const [what, bad] of wrongs(spec)) {
         if (i === 0 && what.startsWith('a Float64Array')) continue
         const label = `${name}: argument ${i + 1} (${spec.name}) as ${what}`
-        const args = build(doc, Float32Array)
+        const args = build(doc)
         args[i] = bad as Any
         const snaps = snapshotArrays(args)
         const e = t.throws(() => (L as Any)[name](...args), expectation, label)
@@ -392,7 +373,7 @@ for (const name of Object.keys(L.__impl.losses)) {
       }
     })
     for (const spec of doc.args.map((_, i) => i)) {
-      const args = build(doc, Float32Array)
+      const args = build(doc)
       args[spec] = 'not a tensor' as Any
       await t.throwsAsync(A[name](...args), expectation, `${name} async: argument ${spec + 1} as a string`)
     }
@@ -406,7 +387,7 @@ for (const name of Object.keys(L.__impl.losses)) {
         const err = c.error as { class: string; code: string }
         const expectation = { instanceOf: err.class === 'RangeError' ? RangeError : TypeError, code: err.code } as Any
         for (const fn of [name, `${name}WithGrad`]) {
-          const args = build(c, Float32Array)
+          const args = build(c)
           const o = toOptions(c.options, 'float32')
           const snaps = snapshotArrays([args, o])
           await t.throwsAsync(() => A[fn](...args, o), expectation, `${c.name}: async ${fn}`)
