@@ -23,6 +23,29 @@ pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     acc.iter().sum()
 }
 
+/// Over a row `x` and a row `g` of one length: `f(x[i], &mut g[i])` (which
+/// may write `g[i]`) gives two terms; returns their two sums.
+#[inline(always)]
+pub fn sum_pairs_mut(x: &[f64], g: &mut [f64], f: impl Fn(f64, &mut f64) -> (f64, f64)) -> (f64, f64) {
+    debug_assert_eq!(x.len(), g.len(), "sum_pairs_mut: rows of different lengths");
+    let (mut sa, mut sb) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut cx = x.chunks_exact(LANES);
+    let mut cg = g.chunks_exact_mut(LANES);
+    for (xs, gs) in (&mut cx).zip(&mut cg) {
+        for k in 0..LANES {
+            let (a, b) = f(xs[k], &mut gs[k]);
+            sa[k] += a;
+            sb[k] += b;
+        }
+    }
+    for (k, (&v, gv)) in cx.remainder().iter().zip(cg.into_remainder()).enumerate() {
+        let (a, b) = f(v, gv);
+        sa[k] += a;
+        sb[k] += b;
+    }
+    (sa.iter().sum(), sb.iter().sum())
+}
+
 /// `[Σ (a − p + e)², Σ (a − n + e)², Σ (p − n + e)²]` over three rows of one
 /// length in one pass (the differences in `T`, as PyTorch's
 /// `pairwise_distance`; the squares summed in `f64`). The third sum is 0

@@ -84,34 +84,19 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
 /// For one row with `z_i = a0 + row[i]`: `Σ max(z_i, 0)^p` (`p` = 2 when `SQ`,
 /// else 1; a NaN `z` counts as not open, as in PyTorch's `z > 0` test), and
 /// into `g[i]` the gradient `p·z^(p−1)·gs` of the open ones (0 elsewhere), with
-/// their sum. Branch-free, in eight partial sums, so that it vectorises.
+/// their sum. Branch-free, in [`crate::rowsum`]'s partial sums, so that it vectorises.
 fn terms<const SQ: bool>(row: &[f64], a0: f64, gs: f64, g: &mut [f64]) -> (f64, f64) {
-    let (mut s, mut gsum) = ([0.0f64; 8], [0.0f64; 8]);
-    let one = |x: f64, s: &mut f64, gsum: &mut f64| -> f64 {
+    crate::rowsum::sum_pairs_mut(row, g, |x, gv| {
         let z = a0 + x;
         let open = z > 0.0;
         let zp = if open { z } else { 0.0 };
-        *s += if SQ { zp * zp } else { zp };
-        let gv = if SQ {
+        *gv = if SQ {
             2.0 * zp * gs
         } else if open {
             gs
         } else {
             0.0
         };
-        *gsum += gv;
-        gv
-    };
-    let mut rc = row.chunks_exact(8);
-    let mut gc = g.chunks_exact_mut(8);
-    for (xs, gs8) in rc.by_ref().zip(gc.by_ref()) {
-        for k in 0..8 {
-            gs8[k] = one(xs[k], &mut s[k], &mut gsum[k]);
-        }
-    }
-    for (k, (&x, gv)) in rc.remainder().iter().zip(gc.into_remainder()).enumerate() {
-        *gv = one(x, &mut s[k], &mut gsum[k]);
-    }
-    let total = |p: [f64; 8]| ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    (total(s), total(gsum))
+        (if SQ { zp * zp } else { zp }, *gv)
+    })
 }

@@ -86,27 +86,13 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
 /// For one target's `a0 = 1 − x[y_j]` over the row's non-target classes
 /// (`masked`, targets at −∞): `Σ z` and the count of the open pairs
 /// (`z = a0 + x[i] > 0`, a NaN is not open, as PyTorch's test), adding 1 to
-/// `grad[i]` for each. Branch-free, in eight partial sums, so that it
-/// vectorises.
+/// `grad[i]` for each. Branch-free, in [`crate::rowsum`]'s partial sums, so
+/// that it vectorises.
 fn open_pairs(masked: &[f64], a0: f64, grad: &mut [f64]) -> (f64, f64) {
-    let (mut s, mut cnt) = ([0.0f64; 8], [0.0f64; 8]);
-    let one = |x: f64, g: &mut f64, s: &mut f64, cnt: &mut f64| {
+    crate::rowsum::sum_pairs_mut(masked, grad, |x, g| {
         let z = a0 + x;
         let open = if z > 0.0 { 1.0 } else { 0.0 };
-        *s += if z > 0.0 { z } else { 0.0 };
-        *cnt += open;
         *g += open;
-    };
-    let mut mc = masked.chunks_exact(8);
-    let mut gc = grad.chunks_exact_mut(8);
-    for (xs, g8) in mc.by_ref().zip(gc.by_ref()) {
-        for k in 0..8 {
-            one(xs[k], &mut g8[k], &mut s[k], &mut cnt[k]);
-        }
-    }
-    for (k, (&x, g)) in mc.remainder().iter().zip(gc.into_remainder()).enumerate() {
-        one(x, g, &mut s[k], &mut cnt[k]);
-    }
-    let total = |p: [f64; 8]| ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    (total(s), total(cnt))
+        (if z > 0.0 { z } else { 0.0 }, open)
+    })
 }
