@@ -84,7 +84,7 @@ impl<T: Real> Sample<'_, T> {
         let (tl, sl) = (self.len, self.ext.len());
         let wd = sl + 2;
         let ninf = f64::NEG_INFINITY;
-        w.grow(tl, wd, c);
+        w.grow(tl, wd);
         let Scratch { alpha, beta, lpg, jump_a, jump_b, ab, acc, .. } = w;
         jump_a.clear();
         jump_a.extend((0..sl).map(|s| if self.jumps(s) { 0.0 } else { ninf }));
@@ -259,7 +259,7 @@ impl<T: Real> Sample<'_, T> {
         } else {
             (am[last], ae[last])
         };
-        if p_m.is_nan() || p_m <= 0.0 {
+        if p_m <= 0.0 {
             return None;
         }
         let nll = -(p_m.ln() + p_e * std::f64::consts::LN_2);
@@ -607,7 +607,7 @@ struct Scratch {
 
 impl Scratch {
     /// Room for `t` steps of `wd` padded cells (log space).
-    fn grow(&mut self, t: usize, wd: usize, _c: usize) {
+    fn grow(&mut self, t: usize, wd: usize) {
         for v in [&mut self.alpha, &mut self.beta] {
             at_least(v, t * wd);
         }
