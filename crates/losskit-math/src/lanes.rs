@@ -267,9 +267,9 @@ pub fn max<const L: usize>(x: &[f32]) -> f32 {
 
 /// Asks for the cache line at `p` to be brought into L2 (a hint: never faults,
 /// a no-op off x86-64). Used to stream the next softmax row in from memory while
-/// the current one is computed from cache.
+/// the current one is computed from cache, and CTC's strided rows.
 #[inline(always)]
-fn prefetch(p: *const f32) {
+pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it does not dereference `p`.
     unsafe {

@@ -37,12 +37,23 @@ fn sel(c: bool, a: f64, b: f64) -> f64 {
 /// `e^x` for `x <= ~0.5` (the arguments here are differences to a maximum):
 /// `x = k·ln2 + r`, a degree-12 Taylor polynomial for `e^r` (`|r| <= ln2/2`,
 /// error < 2e-17 relative), `2^k` as two exact factors (subnormal results
-/// kept). `x < −745` gives 0, `−∞` gives 0, NaN gives NaN.
+/// kept). `x < −800` gives 0, `−∞` gives 0, NaN gives NaN.
 #[inline(always)]
 #[must_use]
 pub fn exp<const F: bool>(x: f64) -> f64 {
-    let xc = sel(x < -745.0, -745.0, x);
+    let xc = sel(x < -800.0, -800.0, x);
     let (p, kf) = exp_parts::<F>(xc);
+    let v = times_pow2(p, kf);
+    let v = sel(x < -800.0, 0.0, v);
+    sel(x.is_nan(), x, v)
+}
+
+/// `p · 2^k` for an integer-valued `k <= 1023` and `p` in [√½, √2] (or 0),
+/// as two exact factors (so a subnormal result is rounded once); `k` below
+/// −1100 counts as −1100 (the result is then 0).
+#[inline(always)]
+fn times_pow2(p: f64, kf: f64) -> f64 {
+    let kf = sel(kf < -1100.0, -1100.0, kf);
     // k = kf, read from the shifted sum's low bits (no float-to-int conversion).
     #[allow(clippy::cast_possible_wrap)]
     let k = ((kf + SHIFT).to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
@@ -52,9 +63,7 @@ pub fn exp<const F: bool>(x: f64) -> f64 {
     let s1 = f64::from_bits(((k1 + 1023) as u64) << 52);
     #[allow(clippy::cast_sign_loss)]
     let s2 = f64::from_bits(((k2 + 1023) as u64) << 52);
-    let v = p * s1 * s2;
-    let v = sel(x < -745.0, 0.0, v);
-    sel(x.is_nan(), x, v)
+    p * s1 * s2
 }
 
 /// `e^x = p · 2^k` for a finite `x` with `|x·log2 e| < 2^51`: `k` the nearest
@@ -259,9 +268,24 @@ fn cell<const F: bool>(m0: f64, e0: f64, m1: f64, e1: f64, m2: f64, e2: f64, em:
     let a = sel(e0 > e1, e0, e1);
     let mx = sel(a > e2, a, e2);
     let v = fma::<F>(m2, pow2(e2 - mx), fma::<F>(m1, pow2(e1 - mx), m0 * pow2(e0 - mx))) * em;
+    renormalised(v, mx + ee)
+}
+
+/// `(m0·2^e0 + m1·2^e1) · em·2^ee`, renormalised: [`cell`] with two terms.
+#[inline(always)]
+fn cell2<const F: bool>(m0: f64, e0: f64, m1: f64, e1: f64, em: f64, ee: f64) -> (f64, f64) {
+    let mx = sel(e0 > e1, e0, e1);
+    let v = fma::<F>(m1, pow2(e1 - mx), m0 * pow2(e0 - mx)) * em;
+    renormalised(v, mx + ee)
+}
+
+/// `v · 2^e` (`v >= 0` normal or 0) as a mantissa in [1, 2) and its
+/// exponent; `(0, ZE)` for 0.
+#[inline(always)]
+fn renormalised(v: f64, e: f64) -> (f64, f64) {
     let (m, x) = split(v);
     let z = v == 0.0;
-    (sel(z, 0.0, m), sel(z, ZE, mx + ee + x))
+    (sel(z, 0.0, m), sel(z, ZE, e + x))
 }
 
 /// A row of cells in mantissa / exponent form.
@@ -276,43 +300,57 @@ pub struct RowMut<'a> {
     pub e: &'a mut [f64],
 }
 
-/// One step of either extended-exponent recursion over `n = em.len()` cells:
-/// α (`alpha`): `to[s + 2] = (from[s + 2] + from[s + 1] + from[s]·[skip]) · p(s)`
-/// over rows padded at the front; β: `to[s] = (from[s] + from[s + 1] +
-/// from[s + 2]·[skip]) · p(s)` over rows padded at the end (the padding
-/// cells of `to` are written as zero cells). `skip[s]` is 0
-/// where the jump is allowed and [`NO_JUMP`] where not; `em`/`ee` are the
-/// emission probabilities of the step's extended labels.
+/// One step of either extended-exponent recursion, with the extended
+/// target's blank cells (`l'(2j)`, `j <= S`) and label cells (`l'(2j + 1)`,
+/// `j < S`) in two rows of `S + 1` cells. A blank cell has two sources and
+/// the step's one blank probability; a label cell three (the jump from the
+/// previous label where it is allowed) and its label's probability.
+/// - α (`alpha`): `B[j] = (B'[j] + L'[j − 1])·p(blank)`,
+///   `L[j] = (L'[j] + B'[j] + L'[j − 1]·[skip j])·p(y_j)`, the label row
+///   padded at the front (label `j` at index `j + 1`, index 0 a zero cell);
+/// - β: `B[j] = (B'[j] + L'[j])·p(blank)`,
+///   `L[j] = (L'[j] + B'[j + 1] + L'[j + 1]·[skip j])·p(y_j)`, the label row
+///   padded at the end (index `S` a zero cell).
+///
+/// `skip[j]` is 0 where the jump is allowed and [`NO_JUMP`] where not;
+/// `lm`/`le` are the labels' emission probabilities, `bm`/`be` the blank's.
 pub struct ExtStep<'a> {
     pub alpha: bool,
-    pub from: Row<'a>,
-    pub to: RowMut<'a>,
+    pub from_b: Row<'a>,
+    pub from_l: Row<'a>,
+    pub to_b: RowMut<'a>,
+    pub to_l: RowMut<'a>,
     pub skip: &'a [f64],
-    pub em: &'a [f64],
-    pub ee: &'a [f64],
+    pub lm: &'a [f64],
+    pub le: &'a [f64],
+    pub bm: f64,
+    pub be: f64,
 }
 
 impl LaneKernel for ExtStep<'_> {
     type Out = ();
     #[inline(always)]
     fn run<const FMA: bool, const L: usize>(self) {
-        let n = self.em.len();
-        let (fm, fe) = (self.from.m, self.from.e);
-        let (skip, em, ee) = (&self.skip[..n], &self.em[..n], &self.ee[..n]);
-        // (near, middle, jump) sources of cell s.
-        let (near, mid, jump, out) = if self.alpha { (2, 1, 0, 2) } else { (0, 1, 2, 0) };
-        let (nm, ne) = (&fm[near..near + n], &fe[near..near + n]);
-        let (mm, me) = (&fm[mid..mid + n], &fe[mid..mid + n]);
-        let (jm, je) = (&fm[jump..jump + n], &fe[jump..jump + n]);
-        // The row's two padding cells are zero cells.
-        let pad = if self.alpha { 0..2 } else { n..n + 2 };
-        self.to.m[pad.clone()].fill(0.0);
-        self.to.e[pad].fill(ZE);
-        let (tm, te) = (&mut self.to.m[out..out + n], &mut self.to.e[out..out + n]);
-        for s in 0..n {
-            let (m, e) = cell::<FMA>(nm[s], ne[s], mm[s], me[s], jm[s], je[s] + skip[s], em[s], ee[s]);
-            tm[s] = m;
-            te[s] = e;
+        let n = self.lm.len();
+        let w = n + 1;
+        let (bm, be) = (&self.from_b.m[..w], &self.from_b.e[..w]);
+        let (lm, le) = (&self.from_l.m[..w], &self.from_l.e[..w]);
+        let (tbm, tbe) = (&mut self.to_b.m[..w], &mut self.to_b.e[..w]);
+        for j in 0..w {
+            (tbm[j], tbe[j]) = cell2::<FMA>(bm[j], be[j], lm[j], le[j], self.bm, self.be);
+        }
+        // (output, near, blank, jump) offsets of label j's cells.
+        let (out, near, mid, jump) = if self.alpha { (1, 1, 0, 0) } else { (0, 0, 1, 1) };
+        let (skip, pm, pe) = (&self.skip[..n], &self.lm[..n], &self.le[..n]);
+        let (nm, ne) = (&lm[near..near + n], &le[near..near + n]);
+        let (mm, me) = (&bm[mid..mid + n], &be[mid..mid + n]);
+        let (jm, je) = (&lm[jump..jump + n], &le[jump..jump + n]);
+        let pad = if self.alpha { 0 } else { n };
+        self.to_l.m[pad] = 0.0;
+        self.to_l.e[pad] = ZE;
+        let (tm, te) = (&mut self.to_l.m[out..out + n], &mut self.to_l.e[out..out + n]);
+        for j in 0..n {
+            (tm[j], te[j]) = cell::<FMA>(nm[j], ne[j], mm[j], me[j], jm[j], je[j] + skip[j], pm[j], pe[j]);
         }
     }
 }
@@ -321,7 +359,7 @@ impl LaneKernel for ExtStep<'_> {
 /// with `(m2, e2) = (0, ZE)`, renormalises `m1·2^e1`.
 #[must_use]
 pub fn ext_sum(m1: f64, e1: f64, m2: f64, e2: f64) -> (f64, f64) {
-    cell::<false>(m1, e1, m2, e2, 0.0, ZE, 1.0, 0.0)
+    cell2::<false>(m1, e1, m2, e2, 1.0, 0.0)
 }
 
 /// Runs an [`ExtStep`].
@@ -329,32 +367,51 @@ pub fn ext_step(k: ExtStep<'_>) {
     simd::run(k);
 }
 
-/// A step's occupation terms `r[s] = α_t(s)·β_t(s) / (p_t(l'(s))·P)`, each in
-/// [0, 1] (they sum to 1 over `s`): `a`, `b` the step's α and β cells,
-/// `em`/`ee` the mantissa and the exponent of `p_t(l'(s))`, `ipm`/`pe` the
-/// inverse mantissa and the exponent of `P`.
+/// Emission probabilities of a row of cells: one for all (the blank's) or
+/// one per cell (the labels'), each as mantissa and exponent.
+#[derive(Clone, Copy)]
+pub enum Emission<'a> {
+    One(f64, f64),
+    Each(&'a [f64], &'a [f64]),
+}
+
+/// A step's occupation terms `r[s] = α_t(s)·β_t(s) / (p_t(l'(s))·P)` over a
+/// row of cells, each in [0, 1] (over all cells they sum to 1): `a`, `b` the
+/// cells' α and β, `p` their emission probabilities, `ipm`/`pe` the inverse
+/// mantissa and the exponent of `P`.
 pub struct Occupancy<'a> {
     pub a: Row<'a>,
     pub b: Row<'a>,
-    pub em: &'a [f64],
-    pub ee: &'a [f64],
+    pub p: Emission<'a>,
     pub ipm: f64,
     pub pe: f64,
     pub r: &'a mut [f64],
+}
+
+#[inline(always)]
+fn occupancy_with(k: Occupancy<'_>, p: impl Fn(usize) -> (f64, f64)) {
+    let n = k.r.len();
+    let (am, ae, bm, be) = (&k.a.m[..n], &k.a.e[..n], &k.b.m[..n], &k.b.e[..n]);
+    for s in 0..n {
+        let (em, ee) = p(s);
+        let d = ae[s] + be[s] - ee - k.pe;
+        let v = am[s] * bm[s] * k.ipm * pow2(sel(d > 1023.0, 1023.0, d)) / em;
+        // A zero probability has zero α and β: its term is 0 (not 0/0).
+        k.r[s] = sel(em == 0.0, 0.0, v);
+    }
 }
 
 impl LaneKernel for Occupancy<'_> {
     type Out = ();
     #[inline(always)]
     fn run<const FMA: bool, const L: usize>(self) {
-        let n = self.r.len();
-        let (am, ae, bm, be) = (&self.a.m[..n], &self.a.e[..n], &self.b.m[..n], &self.b.e[..n]);
-        let (em, ee) = (&self.em[..n], &self.ee[..n]);
-        for s in 0..n {
-            let d = ae[s] + be[s] - ee[s] - self.pe;
-            let v = am[s] * bm[s] * self.ipm * pow2(sel(d > 1023.0, 1023.0, d)) / em[s];
-            // A zero probability has zero α and β: its term is 0 (not 0/0).
-            self.r[s] = sel(em[s] == 0.0, 0.0, v);
+        match self.p {
+            Emission::One(m, e) => occupancy_with(self, |_| (m, e)),
+            Emission::Each(m, e) => {
+                let n = self.r.len();
+                let (m, e) = (&m[..n], &e[..n]);
+                occupancy_with(self, |s| (m[s], e[s]));
+            }
         }
     }
 }
@@ -364,10 +421,10 @@ pub fn occupancy(k: Occupancy<'_>) {
     simd::run(k);
 }
 
-/// The emission probabilities `e^lp` of one step in extended form: `m`
-/// (mantissa in [√½, √2], 0 for `lp = −∞`) and `e` (exponent, [`ZE`] for
-/// `lp = −∞`). Returns whether every `lp` is in the form's range: `−∞` or
-/// finite in [−1e9, 700] (else the caller takes the log-space recursion).
+/// The emission probabilities `e^lp` in extended form: `m` (mantissa in
+/// [√½, √2], 0 for `lp = −∞`) and `e` (exponent, [`ZE`] for `lp = −∞`).
+/// Returns whether every `lp` is in the form's range: `−∞` or finite in
+/// [−1e9, 700] (else the caller takes the log-space recursion).
 pub struct Emit<'a> {
     pub lp: &'a [f64],
     pub m: &'a mut [f64],
@@ -393,32 +450,35 @@ impl LaneKernel for Emit<'_> {
     }
 }
 
-/// `em[s] = m[idx[s]]`, `ee[s] = e[idx[s]]`: a step's emission probabilities
-/// along the extended target, from its row of classes.
+/// Runs an [`Emit`].
+pub fn emit(k: Emit<'_>) -> bool {
+    simd::run(k)
+}
+
+/// `em[j] = m[idx[j]]`, `ee[j] = e[idx[j]]`: a step's emission probabilities
+/// of the target's labels, from its row of classes.
 ///
 /// # Safety
 /// Every index must be below `m.len()` and `e.len()`.
 pub unsafe fn gather(m: &[f64], e: &[f64], idx: &[u32], em: &mut [f64], ee: &mut [f64]) {
     let n = idx.len();
     let (em, ee) = (&mut em[..n], &mut ee[..n]);
-    for s in 0..n {
-        let k = idx[s] as usize;
+    for j in 0..n {
+        let k = idx[j] as usize;
         // SAFETY: the caller's promise.
         unsafe {
-            em[s] = *m.get_unchecked(k);
-            ee[s] = *e.get_unchecked(k);
+            em[j] = *m.get_unchecked(k);
+            ee[j] = *e.get_unchecked(k);
         }
     }
 }
 
-/// Runs an [`Emit`].
-pub fn emit(k: Emit<'_>) -> bool {
-    simd::run(k)
-}
-
-/// A gradient row from the class sums: `out[k] = e^lp[k] − acc[k]`.
+/// A gradient row from the class sums: `out[k] = e^lp[k] − acc[k]`, with
+/// `e^lp` from its extended form (`m`, `e`, as [`Emit`] wrote them; the same
+/// bits as [`exp`] of `lp`).
 pub struct GradAcc<'a> {
-    pub lp: &'a [f64],
+    pub m: &'a [f64],
+    pub e: &'a [f64],
     pub acc: &'a [f64],
     pub out: &'a mut [f64],
 }
@@ -428,9 +488,9 @@ impl LaneKernel for GradAcc<'_> {
     #[inline(always)]
     fn run<const FMA: bool, const L: usize>(self) {
         let n = self.out.len();
-        let (lp, acc) = (&self.lp[..n], &self.acc[..n]);
+        let (m, e, acc) = (&self.m[..n], &self.e[..n], &self.acc[..n]);
         for k in 0..n {
-            self.out[k] = exp::<FMA>(lp[k]) - acc[k];
+            self.out[k] = times_pow2(m[k], e[k]) - acc[k];
         }
     }
 }
@@ -473,6 +533,26 @@ mod tests {
         // An emission probability of 0 (lp = −∞) gives a zero cell.
         assert_eq!(cell::<true>(1.5, -3.0, 1.0, -2.0, 0.0, ZE, 0.0, ZE), (0.0, ZE));
         assert_eq!(ext_sum(1.0, 3.0, 1.0, 3.0), (1.0, 4.0));
+    }
+
+    #[test]
+    fn gradient_rows_take_the_same_exp_as_exp() {
+        // GradAcc's e^lp from Emit's extended form is exp(lp), bit for bit,
+        // over the form's whole range (subnormal results and 0 included).
+        let mut lp = vec![f64::NEG_INFINITY, -1e9, -1e5, -800.0, -745.1, -745.0, -744.9, -708.5, 0.0, 700.0];
+        let mut x = -760.0;
+        while x < 700.0 {
+            lp.push(x);
+            x += 0.0137;
+        }
+        let (mut m, mut e) = (vec![0.0; lp.len()], vec![0.0; lp.len()]);
+        assert!(super::emit(super::Emit { lp: &lp, m: &mut m, e: &mut e }));
+        let acc = vec![0.0; lp.len()];
+        let mut out = vec![0.0; lp.len()];
+        super::grad_acc(super::GradAcc { m: &m, e: &e, acc: &acc, out: &mut out });
+        for (k, &x) in lp.iter().enumerate() {
+            assert_eq!(out[k].to_bits(), exp(x).to_bits(), "e^{x}");
+        }
     }
 
     fn exp(x: f64) -> f64 {

@@ -7,9 +7,12 @@
 //! reduced in order: the same bits for any thread count). Two recursions:
 //! - the fast one keeps every cell as a mantissa in [1, 2) and its own binary
 //!   exponent (an integer in an `f64`; [`super::ctc_lanes::ExtStep`]), in
-//!   SIMD lanes across the extended target: one `exp` per `(t, c)`, then per
-//!   cell three scalings by powers of two (bit operations), two FMAs, a
-//!   product and a renormalisation — no `exp` or `ln` per cell;
+//!   SIMD lanes across the extended target, its blank cells and its label
+//!   cells in rows of their own: one `exp` per `(t, c)`, then per label cell
+//!   three scalings by powers of two (bit operations), two FMAs, a product
+//!   and a renormalisation, per blank cell two scalings and one FMA (it has
+//!   two sources and the step's one blank probability) — no `exp` or `ln`
+//!   per cell; the strided rows of the batch are prefetched;
 //! - where it does not apply (a log-probability that is NaN, above 700 or
 //!   below −1e9 but not −∞, or an infeasible alignment, `P = 0`), the sample
 //!   is computed by the log-space recursion PyTorch uses (log-sum-exp per
@@ -163,32 +166,38 @@ impl<T: Real> Sample<'_, T> {
 
     /// The extended-exponent recursion (each cell a mantissa and its own
     /// binary exponent, [`ctc_lanes::ExtStep`]): log space's range and sums,
-    /// without an `exp` or `ln` per cell. β is kept two rows at a time, each
-    /// step's gradient row taken as soon as its β is known. `None` where it
-    /// does not apply (an `lp` that is NaN, above 700 or below −1e9 but not
-    /// −∞, or `P = 0`, an infeasible alignment): the caller then takes
+    /// without an `exp` or `ln` per cell. The blank cells and the label cells
+    /// are kept in rows of their own (a blank cell has one probability per
+    /// step and two sources). β is kept two rows at a time, each step's
+    /// gradient row taken as soon as its β is known. `None` where it does
+    /// not apply (an `lp` that is NaN, above 700 or below −1e9 but not −∞,
+    /// or `P = 0`, an infeasible alignment): the caller then takes
     /// [`Self::log_space`].
     #[allow(clippy::too_many_lines)]
     fn ext(&self, w: &mut Scratch, grad: Option<&mut [f64]>, c: usize) -> Option<f64> {
-        use ctc_lanes::{ExtStep, Row, RowMut, NO_JUMP, ZE};
-        let (tl, sl) = (self.len, self.ext.len());
-        let wd = sl + 2;
-        for v in [&mut w.alpha, &mut w.alpha_e] {
+        use ctc_lanes::{Emission, ExtStep, Row, RowMut, NO_JUMP, ZE};
+        let tl = self.len;
+        // S labels; blank rows of S + 1 cells, label rows of S cells and a padding cell.
+        let ns = self.ext.len() / 2;
+        let wd = ns + 1;
+        for v in [&mut w.alpha, &mut w.alpha_e, &mut w.alpha_l, &mut w.alpha_le] {
             at_least(v, tl * wd);
         }
         for v in [&mut w.pm, &mut w.pe, &mut w.lpf] {
             at_least(v, tl * c);
         }
-        for v in [&mut w.em, &mut w.ee, &mut w.ab, &mut w.jump_a, &mut w.jump_b] {
-            at_least(v, sl);
+        for v in [&mut w.em, &mut w.ee, &mut w.ab, &mut w.rl, &mut w.jump_a, &mut w.jump_b] {
+            at_least(v, wd);
         }
-        for v in [&mut w.bm, &mut w.be] {
+        for v in [&mut w.bm, &mut w.be, &mut w.blm, &mut w.ble] {
             at_least(v, 2 * wd);
         }
         at_least(&mut w.acc, c);
         let Scratch {
-            alpha: am,
-            alpha_e: ae,
+            alpha: abm,
+            alpha_e: abe,
+            alpha_l: alm,
+            alpha_le: ale,
             pm,
             pe,
             lpf,
@@ -196,16 +205,20 @@ impl<T: Real> Sample<'_, T> {
             jump_b,
             em,
             ee,
-            ab: r,
+            ab: rb,
+            rl,
             acc,
             bm,
             be,
+            blm,
+            ble,
             idx,
             ..
         } = w;
         // The sample's log-probabilities, contiguous in f64 (read once from the
         // strided batch), then their probabilities in extended form.
         for t in 0..tl {
+            prefetch_row(self.lp.as_ptr().wrapping_add((t + AHEAD) * self.stride), c);
             let row = &self.lp[t * self.stride..t * self.stride + c];
             for (d, v) in lpf[t * c..(t + 1) * c].iter_mut().zip(row) {
                 *d = v.to_f64();
@@ -218,122 +231,173 @@ impl<T: Real> Sample<'_, T> {
         }) {
             return None;
         }
-        for s in 0..sl {
-            jump_a[s] = if self.jumps(s) { 0.0 } else { NO_JUMP };
-            jump_b[s] = if s + 2 < sl && self.jumps(s + 2) { 0.0 } else { NO_JUMP };
+        // Label j is l'(2j + 1); it may follow label j − 1 directly where the
+        // two differ (PyTorch's rule: a label equal to the blank class is not special).
+        let label = |j: usize| self.ext[2 * j + 1];
+        for j in 0..ns {
+            jump_a[j] = if j >= 1 && label(j) != label(j - 1) { 0.0 } else { NO_JUMP };
+            jump_b[j] = if j + 1 < ns && label(j + 1) != label(j) { 0.0 } else { NO_JUMP };
         }
         idx.clear();
         #[allow(clippy::cast_possible_truncation)]
-        idx.extend(self.ext.iter().map(|&k| k as u32));
-        let (em, ee) = (&mut em[..sl], &mut ee[..sl]);
-        // The step's emission probabilities along the extended target.
-        assert!(idx.iter().all(|&k| (k as usize) < c), "an extended label is out of the class range");
-        let gather = |t: usize, em: &mut [f64], ee: &mut [f64]| {
+        idx.extend((0..ns).map(|j| label(j) as u32));
+        assert!(idx.iter().all(|&k| (k as usize) < c), "a label is out of the class range");
+        let (em, ee) = (&mut em[..ns], &mut ee[..ns]);
+        let blank = self.blank;
+        // The step's emission probabilities: the labels' (into em, ee) and the blank's.
+        let emissions = |t: usize, em: &mut [f64], ee: &mut [f64]| -> (f64, f64) {
             let row = t * c..(t + 1) * c;
             // SAFETY: every index is below C, checked above.
             unsafe { ctc_lanes::gather(&pm[row.clone()], &pe[row], idx, em, ee) };
+            (pm[t * c + blank], pe[t * c + blank])
         };
-        // α rows are padded at the front: cell s of step t at [t·wd + 2 + s].
-        gather(0, em, ee);
-        am[..wd].fill(0.0);
-        ae[..wd].fill(ZE);
-        for s in 0..sl.min(2) {
-            (am[2 + s], ae[2 + s]) = ctc_lanes::ext_sum(em[s], ee[s], 0.0, ZE);
+        // α: the label rows padded at the front (label j at [t·wd + 1 + j]).
+        let (pbm, pbe) = emissions(0, em, ee);
+        abm[..wd].fill(0.0);
+        abe[..wd].fill(ZE);
+        alm[..wd].fill(0.0);
+        ale[..wd].fill(ZE);
+        (abm[0], abe[0]) = ctc_lanes::ext_sum(pbm, pbe, 0.0, ZE);
+        if ns > 0 {
+            (alm[1], ale[1]) = ctc_lanes::ext_sum(em[0], ee[0], 0.0, ZE);
         }
         for t in 1..tl {
-            gather(t, em, ee);
-            let (pm_, cm) = am[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
-            let (pe_, ce) = ae[(t - 1) * wd..(t + 1) * wd].split_at_mut(wd);
+            let (pbm, pbe) = emissions(t, em, ee);
+            let rows = (t - 1) * wd..(t + 1) * wd;
+            let (fbm, tbm) = abm[rows.clone()].split_at_mut(wd);
+            let (fbe, tbe) = abe[rows.clone()].split_at_mut(wd);
+            let (flm, tlm) = alm[rows.clone()].split_at_mut(wd);
+            let (fle, tle) = ale[rows].split_at_mut(wd);
             ctc_lanes::ext_step(ExtStep {
                 alpha: true,
-                from: Row { m: pm_, e: pe_ },
-                to: RowMut { m: cm, e: ce },
-                skip: &jump_a[..sl],
-                em,
-                ee,
+                from_b: Row { m: fbm, e: fbe },
+                from_l: Row { m: flm, e: fle },
+                to_b: RowMut { m: tbm, e: tbe },
+                to_l: RowMut { m: tlm, e: tle },
+                skip: &jump_a[..ns],
+                lm: em,
+                le: ee,
+                bm: pbm,
+                be: pbe,
             });
         }
-        let last = (tl - 1) * wd + 2;
-        let (p_m, p_e) = if sl > 1 {
-            ctc_lanes::ext_sum(am[last + sl - 1], ae[last + sl - 1], am[last + sl - 2], ae[last + sl - 2])
-        } else {
-            (am[last], ae[last])
-        };
+        // P: the last blank and the last label at the last step.
+        let last = (tl - 1) * wd;
+        let (p_m, p_e) = ctc_lanes::ext_sum(abm[last + ns], abe[last + ns], alm[last + ns], ale[last + ns]);
         if p_m <= 0.0 {
             return None;
         }
         let nll = -(p_m.ln() + p_e * std::f64::consts::LN_2);
         let Some(grad) = grad else { return Some(nll) };
-        // β two rows at a time, padded at the end: cell s at [row·wd + s].
-        let (b0m, b1m) = bm[..2 * wd].split_at_mut(wd);
-        let (b0e, b1e) = be[..2 * wd].split_at_mut(wd);
-        let mut rows = [(b0m, b0e), (b1m, b1e)];
+        // β two rows at a time, the label rows padded at the end (label j at [j]).
+        let ([b0m, b1m], [b0e, b1e], [l0m, l1m], [l0e, l1e]) =
+            (two_rows(bm, wd), two_rows(be, wd), two_rows(blm, wd), two_rows(ble, wd));
+        let mut rows = [(b0m, b0e, l0m, l0e), (b1m, b1e, l1m, l1e)];
         let ipm = 1.0 / p_m;
         for t in (0..tl).rev() {
-            gather(t, em, ee);
-            let [(xm, xe), (ym, ye)] = &mut rows;
-            let ((cm, ce), (nm, ne)) = if t % 2 == 0 { ((xm, xe), (ym, ye)) } else { ((ym, ye), (xm, xe)) };
+            let (pbm, pbe) = emissions(t, em, ee);
+            let [x, y] = &mut rows;
+            let (cur, next) = if t % 2 == 0 { (x, y) } else { (y, x) };
+            let (cbm, cbe, clm, cle) = cur;
             if t == tl - 1 {
-                cm.fill(0.0);
-                ce.fill(ZE);
-                for s in sl.saturating_sub(2)..sl {
-                    (cm[s], ce[s]) = ctc_lanes::ext_sum(em[s], ee[s], 0.0, ZE);
+                cbm.fill(0.0);
+                cbe.fill(ZE);
+                clm.fill(0.0);
+                cle.fill(ZE);
+                (cbm[ns], cbe[ns]) = ctc_lanes::ext_sum(pbm, pbe, 0.0, ZE);
+                if ns > 0 {
+                    (clm[ns - 1], cle[ns - 1]) = ctc_lanes::ext_sum(em[ns - 1], ee[ns - 1], 0.0, ZE);
                 }
             } else {
+                let (nbm, nbe, nlm, nle) = next;
                 ctc_lanes::ext_step(ExtStep {
                     alpha: false,
-                    from: Row { m: nm, e: ne },
-                    to: RowMut { m: cm, e: ce },
-                    skip: &jump_b[..sl],
-                    em,
-                    ee,
+                    from_b: Row { m: nbm, e: nbe },
+                    from_l: Row { m: nlm, e: nle },
+                    to_b: RowMut { m: cbm, e: cbe },
+                    to_l: RowMut { m: clm, e: cle },
+                    skip: &jump_b[..ns],
+                    lm: em,
+                    le: ee,
+                    bm: pbm,
+                    be: pbe,
                 });
             }
-            let a = t * wd + 2..t * wd + 2 + sl;
+            let a = t * wd..(t + 1) * wd;
             ctc_lanes::occupancy(ctc_lanes::Occupancy {
-                a: Row { m: &am[a.clone()], e: &ae[a] },
-                b: Row { m: &cm[..sl], e: &ce[..sl] },
-                em,
-                ee,
+                a: Row { m: &abm[a.clone()], e: &abe[a.clone()] },
+                b: Row { m: cbm, e: cbe },
+                p: Emission::One(pbm, pbe),
                 ipm,
                 pe: p_e,
-                r: &mut r[..sl],
+                r: &mut rb[..wd],
+            });
+            let a = t * wd + 1..(t + 1) * wd;
+            ctc_lanes::occupancy(ctc_lanes::Occupancy {
+                a: Row { m: &alm[a.clone()], e: &ale[a] },
+                b: Row { m: clm, e: cle },
+                p: Emission::Each(em, ee),
+                ipm,
+                pe: p_e,
+                r: &mut rl[..ns],
             });
             let acc = &mut acc[..c];
             acc.fill(0.0);
-            // The blank cells (even s) in one sum, then the labels' (odd s).
-            acc[self.blank] = sum_even(&r[..sl]);
-            for s in (1..sl).step_by(2) {
-                acc[self.ext[s]] += r[s];
+            // The blank cells in one sum, then the labels'.
+            acc[blank] = sum4(&rb[..wd]);
+            for (&k, &r) in idx.iter().zip(&rl[..ns]) {
+                // SAFETY: every label is below C, checked above.
+                unsafe { *acc.get_unchecked_mut(k as usize) += r };
             }
             if t == tl - 1 && self.last_overwrites() {
-                acc[self.blank] = r[sl - 2];
+                acc[blank] = rl[ns - 1];
             }
+            let row = t * c..(t + 1) * c;
             ctc_lanes::grad_acc(ctc_lanes::GradAcc {
-                lp: &lpf[t * c..(t + 1) * c],
+                m: &pm[row.clone()],
+                e: &pe[row.clone()],
                 acc,
-                out: &mut grad[t * c..(t + 1) * c],
+                out: &mut grad[row],
             });
         }
         Some(nll)
     }
 }
 
-/// `x[0] + x[2] + x[4] + …`, in four interleaved partial sums (a fixed
-/// order: the same bits every time).
-fn sum_even(x: &[f64]) -> f64 {
+/// `x[0] + x[1] + …` in four interleaved partial sums (a fixed order: the
+/// same bits every time).
+fn sum4(x: &[f64]) -> f64 {
     let mut p = [0.0; 4];
-    let mut it = x.chunks_exact(8);
+    let mut it = x.chunks_exact(4);
     for ch in &mut it {
-        p[0] += ch[0];
-        p[1] += ch[2];
-        p[2] += ch[4];
-        p[3] += ch[6];
+        for (a, v) in p.iter_mut().zip(ch) {
+            *a += v;
+        }
     }
-    for (j, v) in it.remainder().iter().step_by(2).enumerate() {
-        p[j] += v;
+    for (a, v) in p.iter_mut().zip(it.remainder()) {
+        *a += v;
     }
     (p[0] + p[1]) + (p[2] + p[3])
+}
+
+/// How many rows ahead a sample's strided rows of the batch are prefetched
+/// (each row a few cache lines, `N·C` values apart: the hardware's stream
+/// prefetcher does not follow them).
+const AHEAD: usize = 8;
+
+/// Hints the `c` values at `p` into the cache (a hint: `p` may lie past the data).
+fn prefetch_row<T>(p: *const T, c: usize) {
+    let per_line = (64 / std::mem::size_of::<T>()).max(1);
+    for k in (0..c).step_by(per_line) {
+        losskit_math::lanes::prefetch(p.wrapping_add(k));
+    }
+    losskit_math::lanes::prefetch(p.wrapping_add(c.saturating_sub(1)));
+}
+
+/// The first two rows of `wd` values of `v`.
+fn two_rows(v: &mut [f64], wd: usize) -> [&mut [f64]; 2] {
+    let (x, y) = v[..2 * wd].split_at_mut(wd);
+    [x, y]
 }
 
 /// Grows `v` to at least `n` values.
@@ -516,11 +580,20 @@ pub fn run<T: Real>(mut a: Args<'_, T>) -> Result<f64> {
                 Reduction::Sum => scale.at(0),
                 _ => scale.at(0) / (nf * (lt.max(1) as f64)),
             };
+            let rows = if grad_ok && !zeroed { li } else { 0 };
             for t in 0..tmax {
-                for k in 0..c {
-                    let v = if grad_ok && !zeroed && t < li { bufs.grad[t * c + k] * g } else { 0.0 };
-                    // SAFETY: (t, b, k) is this sample's element; it was read above.
-                    unsafe { x.set_g((t * n + b) * c + k, T::from_f64(v)) };
+                let at = (t * n + b) * c;
+                prefetch_row(x.g_ptr().wrapping_add(at + AHEAD * n * c).cast_const(), c);
+                if t < rows {
+                    for (k, &v) in bufs.grad[t * c..(t + 1) * c].iter().enumerate() {
+                        // SAFETY: (t, b, k) is this sample's element; it was read above.
+                        unsafe { x.set_g(at + k, T::from_f64(v * g)) };
+                    }
+                } else {
+                    for k in 0..c {
+                        // SAFETY: as above.
+                        unsafe { x.set_g(at + k, T::from_f64(0.0)) };
+                    }
                 }
             }
         }
@@ -581,27 +654,36 @@ const KEEP_BYTES: usize = 64 << 20;
 struct Scratch {
     /// α (the extended-exponent form's mantissas, or log α), `T` padded rows.
     alpha: Vec<f64>,
-    /// α's exponents (extended-exponent form).
+    /// α's exponents (extended-exponent form: the blank cells' rows).
     alpha_e: Vec<f64>,
+    /// α's label cells' rows, mantissas and exponents (extended-exponent form).
+    alpha_l: Vec<f64>,
+    alpha_le: Vec<f64>,
     /// log β, `T` padded rows (log space).
     beta: Vec<f64>,
-    /// Two β rows, mantissas and exponents (extended-exponent form).
+    /// Two β rows of blank cells and two of label cells, mantissas and
+    /// exponents (extended-exponent form).
     bm: Vec<f64>,
     be: Vec<f64>,
+    blm: Vec<f64>,
+    ble: Vec<f64>,
     /// `e^lp` per `(t, c)` in extended form: mantissa and exponent.
     pm: Vec<f64>,
     pe: Vec<f64>,
-    /// A step's emission probabilities along the extended target.
+    /// A step's emission probabilities of the target's labels.
     em: Vec<f64>,
     ee: Vec<f64>,
-    /// The extended target's classes, as `u32`.
+    /// The target's labels, as `u32`.
     idx: Vec<u32>,
     /// The sample's log-probabilities, `lpf[t·C + c]` (extended-exponent form).
     lpf: Vec<f64>,
     lpg: Vec<f64>,
     jump_a: Vec<f64>,
     jump_b: Vec<f64>,
+    /// Occupation terms: log space's α·β, or the blank cells' (extended-exponent form).
     ab: Vec<f64>,
+    /// The label cells' occupation terms (extended-exponent form).
+    rl: Vec<f64>,
     acc: Vec<f64>,
 }
 
@@ -615,10 +697,19 @@ impl Scratch {
 
     /// Bytes held by the buffers that grow with `T`.
     fn bytes(&self) -> usize {
-        8 * [&self.alpha, &self.alpha_e, &self.beta, &self.pm, &self.pe, &self.lpf]
-            .iter()
-            .map(|v| v.capacity())
-            .sum::<usize>()
+        8 * [
+            &self.alpha,
+            &self.alpha_e,
+            &self.alpha_l,
+            &self.alpha_le,
+            &self.beta,
+            &self.pm,
+            &self.pe,
+            &self.lpf,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum::<usize>()
     }
 }
 
