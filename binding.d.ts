@@ -184,6 +184,13 @@ export declare function sigmoid(input: unknown, out: unknown): void
  */
 export declare function sigmoidAsync(input: unknown, out: unknown): Job
 
+/**
+ * Input elements below which an async call is small: its job runs whole in
+ * its first step (see [`Job::small`]), and `losskit/async` allocates its
+ * fresh outputs at the call instead of at the job's first step.
+ */
+export declare const SMALL_ASYNC_INPUT: number
+
 /** Native loss entry (the uniform layout of `LossCall::parse`). Internal: use `index.ts`. */
 export declare function smoothL1Loss(input: unknown, a1: unknown | undefined | null, a2: unknown | undefined | null, a3: unknown | undefined | null, gradOutput: unknown | undefined | null, out: unknown | undefined | null, gradOut: unknown | undefined | null, grad1: unknown | undefined | null, grad2: unknown | undefined | null, params: unknown): number
 

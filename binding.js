@@ -880,6 +880,7 @@ module.exports.poissonNllLossAsync = nativeBinding.poissonNllLossAsync
 module.exports.setNumThreads = nativeBinding.setNumThreads
 module.exports.sigmoid = nativeBinding.sigmoid
 module.exports.sigmoidAsync = nativeBinding.sigmoidAsync
+module.exports.SMALL_ASYNC_INPUT = nativeBinding.SMALL_ASYNC_INPUT
 module.exports.smoothL1Loss = nativeBinding.smoothL1Loss
 module.exports.smoothL1LossAsync = nativeBinding.smoothL1LossAsync
 module.exports.softMarginLoss = nativeBinding.softMarginLoss

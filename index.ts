@@ -441,15 +441,37 @@ function uninit<A extends FloatArray | IndexArray>(like: A, n: number): A {
   return new C(b.buffer, b.byteOffset, n)
 }
 
-/** A preallocated output buffer: the input's type, `len` elements. */
-function buffer<A extends FloatArray>(fn: string, name: string, v: unknown, like: A, len: number): A {
-  if (v === undefined) {
-    try {
-      return uninit(like, len)
-    } catch {
-      fail(fn, 'ERR_OUT_OF_RANGE', `the result would have ${len} elements, more than a ${like.constructor.name} can hold`)
-    }
+/** A fresh output: `like`'s type, `len` elements (see {@link uninit}). */
+function fresh<A extends FloatArray>(fn: string, like: A, len: number): A {
+  try {
+    return uninit(like, len)
+  } catch {
+    fail(fn, 'ERR_OUT_OF_RANGE', `the result would have ${len} elements, more than a ${like.constructor.name} can hold`)
   }
+}
+
+/**
+ * A fresh output of an async call, allocated when it is needed (see
+ * {@link runAsync}): a queued call holds no result memory, and the results
+ * its caller dropped can be collected and their memory reused first.
+ */
+class Lazy<A extends FloatArray = FloatArray> {
+  constructor(
+    readonly fn: string,
+    readonly like: A,
+    readonly len: number,
+  ) {}
+  make(): A {
+    return fresh(this.fn, this.like, this.len)
+  }
+}
+
+/**
+ * An output buffer: the caller's (checked: the input's type, `len` elements),
+ * or a fresh one — for an async call, a {@link Lazy} one.
+ */
+function buffer<A extends FloatArray>(fn: string, name: string, v: unknown, like: A, len: number, mode: Mode = SYNC): A {
+  if (v === undefined) return mode === ASYNC ? (new Lazy(fn, like, len) as unknown as A) : fresh(fn, like, len)
   if (!isFloat(v) || v.constructor !== like.constructor) {
     fail(fn, 'ERR_INVALID_ARG_TYPE', `options.${name} must be a ${like.constructor.name} like the input, got ${describe(v)}`)
   }
@@ -570,7 +592,12 @@ interface Work {
 
 /** An async call waiting in a queue: its work, and what settles its promise. */
 interface Queued {
-  work: Work
+  /** Absent until a deferred call's first turn (see {@link runAsync}). */
+  work: Work | undefined
+  /** A deferred call: allocates its fresh outputs and makes its work. */
+  make: (() => Work) | undefined
+  /** A deferred call: each argument's length at the call (−1: not a typed array). */
+  lengths: number[] | undefined
   fn: string
   args: unknown[]
   names: Map<number, string>
@@ -591,7 +618,7 @@ function settle(q: Queued, status: number): void {
     try {
       q.resolve(
         q.finish(
-          q.work.result(),
+          (q.work as Work).result(),
           q.outs.map(([i]) => q.args[i] as FloatArray | undefined),
         ),
       )
@@ -621,6 +648,18 @@ function pump(): void {
     if (q === undefined || left <= 0) break
     let status: number
     try {
+      if (q.work === undefined) {
+        // A deferred call's first turn: its arguments must be the ones it was
+        // called with (not detached or resized since), then its fresh outputs
+        // are allocated and the native call is made.
+        const changed = q.lengths?.findIndex((n, i) => n >= 0 && (q.args[i] as View).length !== n) ?? -1
+        if (changed >= 0) {
+          queue.shift()
+          settle(q, 2 + changed)
+          continue
+        }
+        q.work = (q.make as () => Work)()
+      }
       status = q.work.step(left)
     } catch (e) {
       queue.shift()
@@ -642,11 +681,18 @@ type AsyncOut = [index: number, name: string]
 
 /**
  * Runs a native `…Async` entry: `args` are the sync entry's arguments (the
- * caller's buffers, and fresh outputs where the caller gave none), `ins` and
- * `outs` name them for messages, and `finish` gets the outputs in the order of
- * `outs`. The entry parses and validates at once (errors reject) and returns a
- * `Job`; nothing is copied and nothing runs before a later turn (see
- * {@link pump}).
+ * caller's buffers, and {@link Lazy} fresh outputs where the caller gave
+ * none), `ins` and `outs` name them for messages, and `finish` gets the
+ * outputs in the order of `outs`. The entry parses and validates (errors
+ * reject) and returns a `Job`; nothing is copied and nothing runs before a
+ * later turn (see {@link pump}).
+ *
+ * A large call with fresh outputs is deferred: its outputs are allocated, and
+ * the entry called, at the start of its first turn, when the calls queued
+ * before it have finished. So queued calls hold no result memory, and a
+ * result its caller has dropped can be collected, its memory reused, before
+ * the next one is allocated — as one sync call after another would. The
+ * other calls make their job at once.
  */
 function runAsync(
   fn: string,
@@ -656,15 +702,29 @@ function runAsync(
   outs: AsyncOut[],
   finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
 ): Promise<unknown> {
-  let work: Work
-  try {
-    work = (native[name] as unknown as (...a: unknown[]) => Work)(...args)
-  } catch (e) {
-    return Promise.reject(prefixed(e, fn))
+  const make = (): Work => {
+    for (const [i] of outs) {
+      const a = args[i]
+      if (a instanceof Lazy) args[i] = a.make()
+    }
+    return (native[name] as unknown as (...a: unknown[]) => Work)(...args)
   }
+  const input = args[0]
+  const deferred =
+    ArrayBuffer.isView(input) && (input as View).length >= native.SMALL_ASYNC_INPUT && outs.some(([i]) => args[i] instanceof Lazy)
+  let work: Work | undefined
+  if (!deferred) {
+    try {
+      work = make()
+    } catch (e) {
+      return Promise.reject(prefixed(e, fn))
+    }
+  }
+  const lengths = deferred ? args.map((a) => (ArrayBuffer.isView(a) ? (a as View).length : -1)) : undefined
   const names = new Map<number, string>([...ins, ...outs])
   return new Promise((resolve, reject) => {
-    ;(work.small ? quick : jobs).push({ work, fn, args, names, outs, finish, resolve, reject })
+    const q: Queued = { work, make: deferred ? make : undefined, lengths, fn, args, names, outs, finish, resolve, reject }
+    ;(work?.small ? quick : jobs).push(q)
     if (!pumping) {
       pumping = true
       setImmediate(pump)
@@ -806,13 +866,13 @@ function classLoss(
 
   const none = p.reduction === 0
   const lossShape = none || (withGrad && gradOutput !== undefined) ? lossShapeOf(s) : EMPTY_SHAPE
-  const out = none ? buffer(fn, 'out', o.out, x.data, n * d) : undefined
+  const out = none ? buffer(fn, 'out', o.out, x.data, n * d, mode) : undefined
   let gs = 1
   let ga: FloatArray | undefined
   let grad: FloatArray | undefined
   if (withGrad) {
     if (gradOutput !== undefined) [gs, ga] = gradOutputOf(fn, gradOutput, x.data, none, lossShape)
-    grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
+    grad = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length, mode)
   }
   // Scalars travel packed in one Float64Array: [targetScalar, ignoreIndex,
   // reduction, labelSmoothing, N, C, D, gradOutputScalar].
@@ -1331,7 +1391,7 @@ function declaredLoss(
   }
   const none = p.reduction === 0
   const ls = d.lossShape ? d.lossShape(s) : s
-  const out = none ? buffer(fn, 'out', o.out, x.data, product(ls)) : undefined
+  const out = none ? buffer(fn, 'out', o.out, x.data, product(ls), mode) : undefined
   let gs = 1
   let ga: FloatArray | undefined
   // The gradients: the input's, then one per differentiable argument given as a tensor.
@@ -1352,14 +1412,14 @@ function declaredLoss(
           fail(fn, 'ERR_INVALID_ARG_VALUE', `options.gradOut.${k} is not a gradient of ${fn}: its keys are ${keys.join(', ')}`)
       }
       gradNames[0] = `gradOut.${inputName}`
-      grads[0] = buffer(fn, gradNames[0], go[inputName], x.data, x.data.length)
+      grads[0] = buffer(fn, gradNames[0], go[inputName], x.data, x.data.length, mode)
       gradArgs.forEach(([n, slot], j) => {
         gradNames[j + 1] = `gradOut.${n}`
         const arr = slots[slot]
-        if (arr !== undefined) grads[j + 1] = buffer(fn, `gradOut.${n}`, go[n], x.data, arr.length)
+        if (arr !== undefined) grads[j + 1] = buffer(fn, `gradOut.${n}`, go[n], x.data, arr.length, mode)
       })
     } else {
-      grads[0] = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length)
+      grads[0] = buffer(fn, 'gradOut', o.gradOut, x.data, x.data.length, mode)
     }
   }
   const P = packParams(p.reduction, gs, shapes, scalars)
@@ -2080,7 +2140,7 @@ function axisHelper(fn: string, op: 'logSoftmax' | 'softmax' | 'entropy', input:
     fail(fn, 'ERR_OUT_OF_RANGE', `probs: dim ${k} has size 0, so the probabilities along it sum to 0; they must have a positive sum`)
   }
   const shape = reduce ? x.shape.filter((_, i) => i !== k) : x.shape
-  const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length)
+  const out = buffer(fn, 'out', opts.out, x.data, reduce ? outer * inner : x.data.length, mode)
   const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape }
   if (mode === ASYNC)
@@ -2144,7 +2204,7 @@ export interface LogitOptions<A extends FloatArray> extends OutOptions<A> {
 function unary(fn: string, input: unknown, o: unknown, logit: boolean, mode: Mode = SYNC): Result {
   const opts = optionsArg(fn, o, logit ? LOGIT_KEYS : OUT_KEYS)
   const x = floatTensor<FloatArray>(fn, 'input', input)
-  const out = buffer(fn, 'out', opts.out, x.data, x.data.length)
+  const out = buffer(fn, 'out', opts.out, x.data, x.data.length, mode)
   const finish = (_v: number, [r]: (FloatArray | undefined)[]): Result =>
     x.shape.length === 0 ? (r as FloatArray)[0] : { data: r as FloatArray, shape: x.shape }
   if (logit) {

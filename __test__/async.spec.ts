@@ -780,3 +780,58 @@ test('a large async call runs in several slices, each about the slice long, with
     A.setAsyncSlice(before)
   }
 })
+
+// ---------------------------------------------------------------------------
+// fresh outputs of large calls are allocated at the job's first turn
+
+test.serial('large async calls with fresh results allocate them at their own first turn, not at the call', async (t) => {
+  const [n, c] = [64, 4096] // 256 K elements per input: large (sliced) calls
+  const rng = new Rng(7)
+  const xs = Array.from({ length: 4 }, () => ({ data: Float32Array.from(rng.normals(n * c, 2)), shape: [n, c] }))
+  const tg = Int32Array.from({ length: n }, () => rng.int(c))
+  const before = process.memoryUsage().arrayBuffers
+  const ps = xs.map((x) => A.crossEntropyWithGrad(x, tg))
+  const grew = process.memoryUsage().arrayBuffers - before
+  // Four gradients would be 4 MiB; none exists before a call's turn.
+  t.true(grew < n * c * 4, `making 4 calls allocated ${grew} bytes`)
+  const got = await Promise.all(ps)
+  xs.forEach((x, k) => {
+    const want = L.crossEntropyWithGrad(x, tg)
+    t.is(got[k].loss, want.loss, `call ${k}: loss`)
+    t.deepEqual(
+      Buffer.from(got[k].grad.data.buffer, got[k].grad.data.byteOffset, n * c * 4),
+      Buffer.from(want.grad.data.buffer, want.grad.data.byteOffset, n * c * 4),
+      `call ${k}: gradient bits`,
+    )
+  })
+})
+
+test.serial(
+  'a queued large call whose argument is detached before its first turn rejects naming it; kernel errors still reject with the sync class',
+  async (t) => {
+    const [n, c] = [64, 4096]
+    const rng = new Rng(8)
+    const mk = () => ({ data: Float32Array.from(rng.normals(n * c, 2)), shape: [n, c] })
+    const tg = Int32Array.from({ length: n }, () => rng.int(c))
+    for (const which of ['input', 'target'] as const) {
+      const first = A.crossEntropyWithGrad(mk(), tg) // ahead in the queue
+      const x = mk()
+      const t2 = Int32Array.from(tg)
+      const p = A.crossEntropyWithGrad(x, t2)
+      detach(which === 'input' ? x.data : t2)
+      const r = await settle(p)
+      t.false(r.ok, `${which}: must reject`)
+      if (!r.ok) {
+        t.true(isDetachRejection(r.error), `${which}: ${r.error?.code}`)
+        const m = String(r.error?.message)
+        t.true(m.includes('crossEntropyWithGrad') && new RegExp(`(?<![A-Za-z])${which}(?![A-Za-z])`).test(m), `${which}: ${m}`)
+      }
+      t.true((await settle(first)).ok, `${which}: the call ahead is unaffected`)
+    }
+    // A class index out of range is found by the kernel's parse, at the deferred call's turn.
+    const bad = Int32Array.from(tg)
+    bad[5] = c
+    await t.throwsAsync(A.crossEntropyWithGrad(mk(), bad), RANGE)
+    t.throws(() => L.crossEntropyWithGrad(mk(), bad), RANGE)
+  },
+)

@@ -572,6 +572,13 @@ pub struct Job {
     env: sys::napi_env,
 }
 
+/// Input elements below which an async call is small: its job runs whole in
+/// its first step (see [`Job::small`]), and `losskit/async` allocates its
+/// fresh outputs at the call instead of at the job's first step.
+#[napi]
+#[allow(clippy::cast_possible_truncation)]
+pub const SMALL_ASYNC_INPUT: u32 = par::PARALLEL_THRESHOLD as u32;
+
 /// What [`Job::step`] reports: still running, finished, or argument `k`
 /// changed (`CHANGED + k`; the job is then cancelled).
 const RUNNING: u32 = 0;
