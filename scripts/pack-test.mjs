@@ -154,6 +154,10 @@ step('npm pack: root package', () => {
   // Binaries ship in the platform packages; sources, tests and build output stay home.
   const stray = files.filter((f) => /\.node$|^(crates|target|__test__|benchmark|examples|scripts|npm)\/|(?<!\.d)\.ts$/.test(f))
   if (stray.length) fail(`the root tarball should not contain ${stray.join(', ')}`)
+  // The public types declare no internals (tsconfig's stripInternal drops `@internal` ones).
+  for (const f of ['index.d.ts', 'async.d.ts'].filter((f) => files.includes(f))) {
+    if (/\b__impl\b|@internal/.test(readFileSync(join(ROOT, f), 'utf8'))) fail(`${f} declares an internal (__impl / @internal)`)
+  }
   for (const [sub, target] of Object.entries(rootPkg.exports ?? {})) {
     const targets = typeof target === 'string' ? [target] : Object.values(target)
     for (const t of targets.map((p) => p.replace(/^\.\//, ''))) {
