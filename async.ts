@@ -13,7 +13,8 @@
  * after another, first come first served; a smaller call runs whole in the
  * next turn, ahead of the large ones. The memory held beyond the caller's
  * buffers and the results is the kernels' own small scratch (CTC: its α/β
- * rows) — it does not grow with the number of calls in flight.
+ * rows) — it does not grow with the number of calls in flight. A large call's
+ * fresh results are allocated when its turn comes, not when it is made.
  *
  * What a misbehaving caller gets (the SPEC says: do not write to the inputs
  * until the promise settles):
@@ -23,8 +24,8 @@
  *   finished: the promise rejects with a `TypeError`
  *   (`ERR_INVALID_ARG_VALUE`) naming the function and the argument, and the
  *   kernel stops before touching it again;
- * - `out`/`gradOut` overlapping another argument is refused up front, as in
- *   the sync API.
+ * - `out`/`gradOut` overlapping another argument is refused before any work,
+ *   as in the sync API.
  *
  * Validation errors reject the promise with the same error classes and codes
  * as the sync API.
