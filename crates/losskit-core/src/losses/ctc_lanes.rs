@@ -228,9 +228,10 @@ pub fn exps(k: ExpShifted<'_>) {
 // The extended-exponent recursion: each cell is `m · 2^e` with a mantissa `m`
 // in [1, 2) (or 0) and its own exponent `e`, an integer held in an `f64`. It
 // has log space's range (no cell ever underflows: a zero cell is `m = 0`,
-// `e = ZE`) and the probability domain's cost: a cell is three scalings by
-// powers of two (bit operations), two FMAs, a product and a renormalisation,
-// no `exp` or `ln`.
+// `e = ZE`) and the probability domain's cost: a label cell is three scalings
+// by powers of two (bit operations), two FMAs, a product and a
+// renormalisation, a blank cell (two sources) two scalings and one FMA; no
+// `exp` or `ln`.
 
 /// The exponent of a zero cell: so far below any real exponent that a
 /// difference to it clamps to `2^-1023` = 0.
