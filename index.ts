@@ -658,7 +658,16 @@ function pump(): void {
           settle(q, 2 + changed)
           continue
         }
-        q.work = (q.make as () => Work)()
+        try {
+          q.work = (q.make as () => Work)()
+        } catch (e) {
+          // Its errors already name the function.
+          queue.shift()
+          q.reject(e)
+          continue
+        }
+        // The allocation and the parse count against the slice: step next time round.
+        continue
       }
       status = q.work.step(left)
     } catch (e) {
@@ -702,12 +711,17 @@ function runAsync(
   outs: AsyncOut[],
   finish: (v: number, outs: (FloatArray | undefined)[]) => Result,
 ): Promise<unknown> {
+  // Allocates the Lazy outputs and makes the job; its errors name the function.
   const make = (): Work => {
     for (const [i] of outs) {
       const a = args[i]
       if (a instanceof Lazy) args[i] = a.make()
     }
-    return (native[name] as unknown as (...a: unknown[]) => Work)(...args)
+    try {
+      return (native[name] as unknown as (...a: unknown[]) => Work)(...args)
+    } catch (e) {
+      throw prefixed(e, fn)
+    }
   }
   const input = args[0]
   const deferred =
@@ -717,7 +731,7 @@ function runAsync(
     try {
       work = make()
     } catch (e) {
-      return Promise.reject(prefixed(e, fn))
+      return Promise.reject(e)
     }
   }
   const lengths = deferred ? args.map((a) => (ArrayBuffer.isView(a) ? (a as View).length : -1)) : undefined

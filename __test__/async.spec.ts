@@ -835,3 +835,26 @@ test.serial(
     t.throws(() => L.crossEntropyWithGrad(mk(), bad), RANGE)
   },
 )
+
+test.serial(
+  'a fresh result that cannot be allocated rejects with ERR_OUT_OF_RANGE naming the function once, small or large call',
+  async (t) => {
+    const alloc = Buffer.allocUnsafeSlow
+    const big = { data: new Float32Array(64 * 4096), shape: [64, 4096] }
+    const small = { data: new Float32Array(6), shape: [2, 3] }
+    Buffer.allocUnsafeSlow = () => {
+      throw new RangeError('Array buffer allocation failed')
+    }
+    try {
+      for (const [label, x, tg] of [
+        ['large', big, new Int32Array(64)],
+        ['small', small, new Int32Array(2)],
+      ] as const) {
+        const e = await t.throwsAsync(A.crossEntropyWithGrad(x, tg), RANGE, label)
+        t.is(e?.message.split('crossEntropyWithGrad:').length, 2, `${label}: ${e?.message}`)
+      }
+    } finally {
+      Buffer.allocUnsafeSlow = alloc
+    }
+  },
+)

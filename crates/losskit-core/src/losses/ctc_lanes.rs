@@ -504,6 +504,7 @@ pub fn grad_acc(k: GradAcc<'_>) {
 #[cfg(test)]
 mod tests {
     use super::{cell, exp as exp_f, ext_sum, ln as ln_f, pow2, split, NO_JUMP, ZE};
+    use losskit_math::simd::{self, LaneKernel};
 
     #[test]
     fn extended_form_helpers() {
@@ -551,8 +552,25 @@ mod tests {
         let acc = vec![0.0; lp.len()];
         let mut out = vec![0.0; lp.len()];
         super::grad_acc(super::GradAcc { m: &m, e: &e, acc: &acc, out: &mut out });
+        // exp on the same ISA path (with or without FMA) as the kernels above.
+        let mut want = vec![0.0; lp.len()];
+        simd::run(ExpAll { x: &lp, out: &mut want });
         for (k, &x) in lp.iter().enumerate() {
-            assert_eq!(out[k].to_bits(), exp(x).to_bits(), "e^{x}");
+            assert_eq!(out[k].to_bits(), want[k].to_bits(), "e^{x}");
+        }
+    }
+
+    struct ExpAll<'a> {
+        x: &'a [f64],
+        out: &'a mut [f64],
+    }
+
+    impl LaneKernel for ExpAll<'_> {
+        type Out = ();
+        fn run<const FMA: bool, const L: usize>(self) {
+            for (o, &x) in self.out.iter_mut().zip(self.x) {
+                *o = exp_f::<FMA>(x);
+            }
         }
     }
 

@@ -652,7 +652,8 @@ const KEEP_BYTES: usize = 64 << 20;
 /// The recursions' scratch (see [`Sample::ext`] and [`Sample::log_space`]).
 #[derive(Default)]
 struct Scratch {
-    /// α (the extended-exponent form's mantissas, or log α), `T` padded rows.
+    /// log α, `T` padded rows (log space); the blank cells' mantissas, `T`
+    /// rows of `S + 1` (extended-exponent form).
     alpha: Vec<f64>,
     /// α's exponents (extended-exponent form: the blank cells' rows).
     alpha_e: Vec<f64>,
