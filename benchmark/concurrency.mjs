@@ -3,7 +3,14 @@
 // (sync), in one run. Run by `npm run bench` (its "Async under load" rows), or
 // alone: node --expose-gc benchmark/concurrency.mjs [--json] [--reps=3] [--n=2048]
 //
-// For each of 'fresh gradients' and 'caller-owned gradOut':
+// Three ways to call, each the same in sync and async:
+//   fresh        fresh gradients; each caller keeps its loss and drops its
+//                gradient when its call returns (sync) or settles (async)
+//   fresh, kept  fresh gradients; every caller keeps its whole result until
+//                all 4 calls are done (sync: an array of the 4 results; async:
+//                Promise.all of them)
+//   gradOut      each call writes into its caller's own gradOut
+// For each:
 //   sync ms      the 4 sync calls in a row
 //   async ms     the 4 async calls, started together, until all have settled
 //   ratio        async ÷ sync
@@ -12,12 +19,16 @@
 //                process.memoryUsage().arrayBuffers (JS-visible buffers) and
 //                RSS (everything), minus the value once the inputs and gradOut
 //                buffers existed, before any losskit call (so whatever losskit
-//                keeps between calls counts), and, for fresh gradients, minus
-//                the 4 results' bytes (RSS: floored at 0)
+//                keeps between calls counts), and, with fresh gradients, minus
+//                the 4 results' bytes (floored at 0). Exact for 'fresh, kept'
+//                (all 4 results are alive at the end); for 'fresh', fewer may
+//                be alive at the peak, so it can only read low there
 //   gap          the event loop's longest gap between 1 ms interval ticks
 // Each figure is the median of --reps alternating runs. Before each run the
-// previous results are dropped, collected (gc) and given 100 ms, so the run does
-// not also pay for freeing them (a main-thread pause that is the caller's).
+// previous results are dropped, collected (gc) and given 100 ms, and then until
+// RSS stops falling, so the run does not also pay for freeing them (a
+// main-thread pause that is the caller's, or an allocation that waits for the
+// background unmapping).
 
 import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
@@ -92,6 +103,16 @@ async function settleDown() {
   gc()
   await sleep(100)
   gc()
+  // V8 frees collected buffers on a background thread; wait until RSS stops
+  // falling (at most 2 s), so the run does not also wait for the unmapping of
+  // the previous one's results (an allocation waits for it).
+  let rss = process.memoryUsage().rss
+  for (let waited = 0; waited < 2000; waited += 50) {
+    await sleep(50)
+    const now = process.memoryUsage().rss
+    if (rss - now < MiB) break
+    rss = now
+  }
 }
 
 export async function measureConcurrency() {
@@ -106,9 +127,13 @@ export async function measureConcurrency() {
   // warm-up (thread pool, page tables of the inputs and gradOuts)
   L.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
   await A.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
-  for (const mode of ['fresh', 'gradOut']) {
+  const LABEL = { fresh: 'fresh gradients', kept: 'fresh gradients, all 4 kept', gradOut: "caller's own gradOut" }
+  for (const mode of ['fresh', 'kept', 'gradOut']) {
     const o = (k) => (mode === 'gradOut' ? { gradOut: gradOuts[k] } : undefined)
-    const results = mode === 'fresh' ? resultBytes : 0
+    const results = mode === 'gradOut' ? 0 : resultBytes
+    // What a caller keeps of its result: the whole result ('kept') or its loss.
+    const keep = mode === 'kept' ? (r) => r : (r) => r.loss
+    const lossOf = mode === 'kept' ? (r) => r.loss : (v) => v
     const s = []
     const a = []
     let same = true
@@ -116,14 +141,18 @@ export async function measureConcurrency() {
       await settleDown()
       const sync = await watch(async () => {
         const out = []
-        for (let k = 0; k < CALLS; k++) out.push(L.crossEntropyWithGrad(input(k), tg, o(k)).loss)
+        for (let k = 0; k < CALLS; k++) out.push(keep(L.crossEntropyWithGrad(input(k), tg, o(k))))
         return out
       })
+      // Only the losses outlive a run (kept results would hold memory into the next one).
+      const syncLosses = sync.r.map(lossOf)
+      sync.r = null
       await settleDown()
-      const asy = await watch(async () =>
-        (await Promise.all(Array.from({ length: CALLS }, (_, k) => A.crossEntropyWithGrad(input(k), tg, o(k))))).map((r) => r.loss),
+      const asy = await watch(() =>
+        Promise.all(Array.from({ length: CALLS }, (_, k) => A.crossEntropyWithGrad(input(k), tg, o(k)).then(keep))),
       )
-      same &&= asy.r.every((v, k) => v === sync.r[k])
+      same &&= asy.r.every((v, k) => lossOf(v) === syncLosses[k])
+      asy.r = null
       s.push(sync)
       a.push(asy)
     }
@@ -131,11 +160,11 @@ export async function measureConcurrency() {
     const asyncMs = median(a.map((x) => x.ms))
     rows.push({
       mode,
-      label: mode === 'fresh' ? 'fresh gradients' : "caller's own gradOut",
+      label: LABEL[mode],
       syncMs,
       asyncMs,
       ratio: asyncMs / syncMs,
-      heldArrayBuffersMiB: median(a.map((x) => (x.ab - results) / MiB)),
+      heldArrayBuffersMiB: median(a.map((x) => Math.max(0, x.ab - results) / MiB)),
       heldRssMiB: median(a.map((x) => Math.max(0, x.rss - results) / MiB)),
       gapMs: median(a.map((x) => x.gap)),
       syncGapMs: median(s.map((x) => x.gap)),
