@@ -23,6 +23,23 @@ pub fn sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
     acc.iter().sum()
 }
 
+/// `Σ x[i]` in [`LANES`] interleaved partial sums (a fixed order: the same
+/// bits every time), so that it vectorises.
+#[inline(always)]
+pub fn sum(x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut it = x.chunks_exact(LANES);
+    for xs in &mut it {
+        for k in 0..LANES {
+            acc[k] += xs[k];
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(it.remainder()) {
+        *a += v;
+    }
+    acc.iter().sum()
+}
+
 /// Over a row `x` and a row `g` of one length: `f(x[i], &mut g[i])` (which
 /// may write `g[i]`) gives two terms; returns their two sums.
 #[inline(always)]

@@ -301,55 +301,93 @@ pub struct RowMut<'a> {
     pub e: &'a mut [f64],
 }
 
-/// One step of either extended-exponent recursion, with the extended
-/// target's blank cells (`l'(2j)`, `j <= S`) and label cells (`l'(2j + 1)`,
-/// `j < S`) in two rows of `S + 1` cells. A blank cell has two sources and
-/// the step's one blank probability; a label cell three (the jump from the
-/// previous label where it is allowed) and its label's probability.
-/// - α (`alpha`): `B[j] = (B'[j] + L'[j − 1])·p(blank)`,
-///   `L[j] = (L'[j] + B'[j] + L'[j − 1]·[skip j])·p(y_j)`, the label row
-///   padded at the front (label `j` at index `j + 1`, index 0 a zero cell);
-/// - β: `B[j] = (B'[j] + L'[j])·p(blank)`,
-///   `L[j] = (L'[j] + B'[j + 1] + L'[j + 1]·[skip j])·p(y_j)`, the label row
-///   padded at the end (index `S` a zero cell).
-///
-/// `skip[j]` is 0 where the jump is allowed and [`NO_JUMP`] where not;
-/// `lm`/`le` are the labels' emission probabilities, `bm`/`be` the blank's.
-pub struct ExtStep<'a> {
-    pub alpha: bool,
-    pub from_b: Row<'a>,
-    pub from_l: Row<'a>,
-    pub to_b: RowMut<'a>,
-    pub to_l: RowMut<'a>,
-    pub skip: &'a [f64],
-    pub lm: &'a [f64],
-    pub le: &'a [f64],
+/// One step's cells: the extended target's blank cells (`l'(2j)`, `j <= S`)
+/// and its label cells (`l'(2j + 1)`, `j < S`), each in a row of `S + 1`
+/// cells: the label row has one padding cell, at the front for α (label `j`
+/// at index `j + 1`), at the end for β (label `j` at index `j`).
+pub struct Cells<'a> {
+    pub b: Row<'a>,
+    pub l: Row<'a>,
+}
+
+/// One step's cells being written (see [`Cells`]).
+pub struct CellsMut<'a> {
+    pub b: RowMut<'a>,
+    pub l: RowMut<'a>,
+}
+
+/// One step's emission probabilities: the blank's, and the labels' (`lm[j]`,
+/// `le[j]` for label `j`), each as mantissa and exponent.
+#[derive(Clone, Copy)]
+pub struct Probs<'a> {
     pub bm: f64,
     pub be: f64,
+    pub lm: &'a [f64],
+    pub le: &'a [f64],
+}
+
+impl CellsMut<'_> {
+    /// A recursion's first step: every cell zero but the two where its paths
+    /// start, which hold their probabilities — α: the first blank and the
+    /// first label; β: the last blank and the last label.
+    pub fn start(mut self, alpha: bool, p: Probs<'_>) {
+        let ns = p.lm.len();
+        for r in [&mut self.b, &mut self.l] {
+            r.m.fill(0.0);
+            r.e.fill(ZE);
+        }
+        let b = if alpha { 0 } else { ns };
+        (self.b.m[b], self.b.e[b]) = ext_sum(p.bm, p.be, 0.0, ZE);
+        if ns > 0 {
+            // Label j sits at index j + 1 in α's rows, at j in β's.
+            let (j, at) = if alpha { (0, 1) } else { (ns - 1, ns - 1) };
+            (self.l.m[at], self.l.e[at]) = ext_sum(p.lm[j], p.le[j], 0.0, ZE);
+        }
+    }
+}
+
+/// One step of either extended-exponent recursion over a step's [`Cells`]. A
+/// blank cell has two sources and the step's one blank probability; a label
+/// cell three (the jump from the previous label where it is allowed) and its
+/// label's probability.
+/// - α (`alpha`): `B[j] = (B'[j] + L'[j − 1])·p(blank)`,
+///   `L[j] = (L'[j] + B'[j] + L'[j − 1]·[skip j])·p(y_j)`;
+/// - β: `B[j] = (B'[j] + L'[j])·p(blank)`,
+///   `L[j] = (L'[j] + B'[j + 1] + L'[j + 1]·[skip j])·p(y_j)`.
+///
+/// `skip[j]` is 0 where the jump is allowed and [`NO_JUMP`] where not. The
+/// label row's padding cell is written as a zero cell.
+pub struct ExtStep<'a> {
+    pub alpha: bool,
+    pub from: Cells<'a>,
+    pub to: CellsMut<'a>,
+    pub skip: &'a [f64],
+    pub p: Probs<'a>,
 }
 
 impl LaneKernel for ExtStep<'_> {
     type Out = ();
     #[inline(always)]
     fn run<const FMA: bool, const L: usize>(self) {
-        let n = self.lm.len();
+        let Self { alpha, from, to, skip, p } = self;
+        let n = p.lm.len();
         let w = n + 1;
-        let (bm, be) = (&self.from_b.m[..w], &self.from_b.e[..w]);
-        let (lm, le) = (&self.from_l.m[..w], &self.from_l.e[..w]);
-        let (tbm, tbe) = (&mut self.to_b.m[..w], &mut self.to_b.e[..w]);
+        let (bm, be) = (&from.b.m[..w], &from.b.e[..w]);
+        let (lm, le) = (&from.l.m[..w], &from.l.e[..w]);
+        let (tbm, tbe) = (&mut to.b.m[..w], &mut to.b.e[..w]);
         for j in 0..w {
-            (tbm[j], tbe[j]) = cell2::<FMA>(bm[j], be[j], lm[j], le[j], self.bm, self.be);
+            (tbm[j], tbe[j]) = cell2::<FMA>(bm[j], be[j], lm[j], le[j], p.bm, p.be);
         }
         // (output, near, blank, jump) offsets of label j's cells.
-        let (out, near, mid, jump) = if self.alpha { (1, 1, 0, 0) } else { (0, 0, 1, 1) };
-        let (skip, pm, pe) = (&self.skip[..n], &self.lm[..n], &self.le[..n]);
+        let (out, near, mid, jump) = if alpha { (1, 1, 0, 0) } else { (0, 0, 1, 1) };
+        let (skip, pm, pe) = (&skip[..n], &p.lm[..n], &p.le[..n]);
         let (nm, ne) = (&lm[near..near + n], &le[near..near + n]);
         let (mm, me) = (&bm[mid..mid + n], &be[mid..mid + n]);
         let (jm, je) = (&lm[jump..jump + n], &le[jump..jump + n]);
-        let pad = if self.alpha { 0 } else { n };
-        self.to_l.m[pad] = 0.0;
-        self.to_l.e[pad] = ZE;
-        let (tm, te) = (&mut self.to_l.m[out..out + n], &mut self.to_l.e[out..out + n]);
+        let pad = if alpha { 0 } else { n };
+        to.l.m[pad] = 0.0;
+        to.l.e[pad] = ZE;
+        let (tm, te) = (&mut to.l.m[out..out + n], &mut to.l.e[out..out + n]);
         for j in 0..n {
             (tm[j], te[j]) = cell::<FMA>(nm[j], ne[j], mm[j], me[j], jm[j], je[j] + skip[j], pm[j], pe[j]);
         }

@@ -29,7 +29,7 @@
 //! plain log-space recursion to 1e-10 relative up to T = 3000 and with
 //! log-probabilities down to about −1000, past `f64`'s `exp` range.
 
-use super::ctc_lanes;
+use super::ctc_lanes::{self, Cells, CellsMut, Row, RowMut};
 use crate::call::{Args, Indices};
 use crate::error::{Error, Result};
 use crate::par::map_chunks;
@@ -175,29 +175,23 @@ impl<T: Real> Sample<'_, T> {
     /// [`Self::log_space`].
     #[allow(clippy::too_many_lines)]
     fn ext(&self, w: &mut Scratch, grad: Option<&mut [f64]>, c: usize) -> Option<f64> {
-        use ctc_lanes::{Emission, ExtStep, Row, RowMut, NO_JUMP, ZE};
+        use ctc_lanes::{Emission, ExtStep, Probs, NO_JUMP};
         let tl = self.len;
         // S labels; blank rows of S + 1 cells, label rows of S cells and a padding cell.
         let ns = self.ext.len() / 2;
         let wd = ns + 1;
-        for v in [&mut w.alpha, &mut w.alpha_e, &mut w.alpha_l, &mut w.alpha_le] {
-            at_least(v, tl * wd);
-        }
+        w.ext_alpha.grow(tl, wd);
+        w.ext_beta.grow(2, wd);
         for v in [&mut w.pm, &mut w.pe, &mut w.lpf] {
             at_least(v, tl * c);
         }
         for v in [&mut w.em, &mut w.ee, &mut w.ab, &mut w.rl, &mut w.jump_a, &mut w.jump_b] {
             at_least(v, wd);
         }
-        for v in [&mut w.bm, &mut w.be, &mut w.blm, &mut w.ble] {
-            at_least(v, 2 * wd);
-        }
         at_least(&mut w.acc, c);
         let Scratch {
-            alpha: abm,
-            alpha_e: abe,
-            alpha_l: alm,
-            alpha_le: ale,
+            ext_alpha: alpha,
+            ext_beta: beta,
             pm,
             pe,
             lpf,
@@ -208,10 +202,6 @@ impl<T: Real> Sample<'_, T> {
             ab: rb,
             rl,
             acc,
-            bm,
-            be,
-            blm,
-            ble,
             idx,
             ..
         } = w;
@@ -244,98 +234,56 @@ impl<T: Real> Sample<'_, T> {
         assert!(idx.iter().all(|&k| (k as usize) < c), "a label is out of the class range");
         let (em, ee) = (&mut em[..ns], &mut ee[..ns]);
         let blank = self.blank;
-        // The step's emission probabilities: the labels' (into em, ee) and the blank's.
-        let emissions = |t: usize, em: &mut [f64], ee: &mut [f64]| -> (f64, f64) {
+        // Step t's emission probabilities: the labels' gathered into em, ee, and the blank's.
+        let gather = |t: usize, em: &mut [f64], ee: &mut [f64]| -> (f64, f64) {
             let row = t * c..(t + 1) * c;
             // SAFETY: every index is below C, checked above.
             unsafe { ctc_lanes::gather(&pm[row.clone()], &pe[row], idx, em, ee) };
             (pm[t * c + blank], pe[t * c + blank])
         };
-        // α: the label rows padded at the front (label j at [t·wd + 1 + j]).
-        let (pbm, pbe) = emissions(0, em, ee);
-        abm[..wd].fill(0.0);
-        abe[..wd].fill(ZE);
-        alm[..wd].fill(0.0);
-        ale[..wd].fill(ZE);
-        (abm[0], abe[0]) = ctc_lanes::ext_sum(pbm, pbe, 0.0, ZE);
-        if ns > 0 {
-            (alm[1], ale[1]) = ctc_lanes::ext_sum(em[0], ee[0], 0.0, ZE);
-        }
+        // α, T rows.
+        let (bm, be) = gather(0, em, ee);
+        alpha.row_mut(0, wd).start(true, Probs { bm, be, lm: em, le: ee });
         for t in 1..tl {
-            let (pbm, pbe) = emissions(t, em, ee);
-            let rows = (t - 1) * wd..(t + 1) * wd;
-            let (fbm, tbm) = abm[rows.clone()].split_at_mut(wd);
-            let (fbe, tbe) = abe[rows.clone()].split_at_mut(wd);
-            let (flm, tlm) = alm[rows.clone()].split_at_mut(wd);
-            let (fle, tle) = ale[rows].split_at_mut(wd);
-            ctc_lanes::ext_step(ExtStep {
-                alpha: true,
-                from_b: Row { m: fbm, e: fbe },
-                from_l: Row { m: flm, e: fle },
-                to_b: RowMut { m: tbm, e: tbe },
-                to_l: RowMut { m: tlm, e: tle },
-                skip: &jump_a[..ns],
-                lm: em,
-                le: ee,
-                bm: pbm,
-                be: pbe,
-            });
+            let (bm, be) = gather(t, em, ee);
+            let (from, to) = alpha.pair(t - 1, t, wd);
+            let p = Probs { bm, be, lm: em, le: ee };
+            ctc_lanes::ext_step(ExtStep { alpha: true, from, to, skip: &jump_a[..ns], p });
         }
         // P: the last blank and the last label at the last step.
-        let last = (tl - 1) * wd;
-        let (p_m, p_e) = ctc_lanes::ext_sum(abm[last + ns], abe[last + ns], alm[last + ns], ale[last + ns]);
+        let last = alpha.row(tl - 1, wd);
+        let (p_m, p_e) = ctc_lanes::ext_sum(last.b.m[ns], last.b.e[ns], last.l.m[ns], last.l.e[ns]);
         if p_m <= 0.0 {
             return None;
         }
         let nll = -(p_m.ln() + p_e * std::f64::consts::LN_2);
         let Some(grad) = grad else { return Some(nll) };
-        // β two rows at a time, the label rows padded at the end (label j at [j]).
-        let ([b0m, b1m], [b0e, b1e], [l0m, l1m], [l0e, l1e]) =
-            (two_rows(bm, wd), two_rows(be, wd), two_rows(blm, wd), two_rows(ble, wd));
-        let mut rows = [(b0m, b0e, l0m, l0e), (b1m, b1e, l1m, l1e)];
+        // β two rows at a time (step t in row t mod 2), each step's gradient
+        // row taken as soon as its β is known.
         let ipm = 1.0 / p_m;
         for t in (0..tl).rev() {
-            let (pbm, pbe) = emissions(t, em, ee);
-            let [x, y] = &mut rows;
-            let (cur, next) = if t % 2 == 0 { (x, y) } else { (y, x) };
-            let (cbm, cbe, clm, cle) = cur;
+            let (bm, be) = gather(t, em, ee);
+            let p = Probs { bm, be, lm: em, le: ee };
+            let cur = t % 2;
             if t == tl - 1 {
-                cbm.fill(0.0);
-                cbe.fill(ZE);
-                clm.fill(0.0);
-                cle.fill(ZE);
-                (cbm[ns], cbe[ns]) = ctc_lanes::ext_sum(pbm, pbe, 0.0, ZE);
-                if ns > 0 {
-                    (clm[ns - 1], cle[ns - 1]) = ctc_lanes::ext_sum(em[ns - 1], ee[ns - 1], 0.0, ZE);
-                }
+                beta.row_mut(cur, wd).start(false, p);
             } else {
-                let (nbm, nbe, nlm, nle) = next;
-                ctc_lanes::ext_step(ExtStep {
-                    alpha: false,
-                    from_b: Row { m: nbm, e: nbe },
-                    from_l: Row { m: nlm, e: nle },
-                    to_b: RowMut { m: cbm, e: cbe },
-                    to_l: RowMut { m: clm, e: cle },
-                    skip: &jump_b[..ns],
-                    lm: em,
-                    le: ee,
-                    bm: pbm,
-                    be: pbe,
-                });
+                let (from, to) = beta.pair(1 - cur, cur, wd);
+                ctc_lanes::ext_step(ExtStep { alpha: false, from, to, skip: &jump_b[..ns], p });
             }
-            let a = t * wd..(t + 1) * wd;
+            let (a, b) = (alpha.row(t, wd), beta.row(cur, wd));
             ctc_lanes::occupancy(ctc_lanes::Occupancy {
-                a: Row { m: &abm[a.clone()], e: &abe[a.clone()] },
-                b: Row { m: cbm, e: cbe },
-                p: Emission::One(pbm, pbe),
+                a: a.b,
+                b: b.b,
+                p: Emission::One(bm, be),
                 ipm,
                 pe: p_e,
                 r: &mut rb[..wd],
             });
-            let a = t * wd + 1..(t + 1) * wd;
+            // α's label j at index j + 1, β's at j.
             ctc_lanes::occupancy(ctc_lanes::Occupancy {
-                a: Row { m: &alm[a.clone()], e: &ale[a] },
-                b: Row { m: clm, e: cle },
+                a: Row { m: &a.l.m[1..], e: &a.l.e[1..] },
+                b: b.l,
                 p: Emission::Each(em, ee),
                 ipm,
                 pe: p_e,
@@ -344,7 +292,7 @@ impl<T: Real> Sample<'_, T> {
             let acc = &mut acc[..c];
             acc.fill(0.0);
             // The blank cells in one sum, then the labels'.
-            acc[blank] = sum4(&rb[..wd]);
+            acc[blank] = crate::rowsum::sum(&rb[..wd]);
             for (&k, &r) in idx.iter().zip(&rl[..ns]) {
                 // SAFETY: every label is below C, checked above.
                 unsafe { *acc.get_unchecked_mut(k as usize) += r };
@@ -364,22 +312,6 @@ impl<T: Real> Sample<'_, T> {
     }
 }
 
-/// `x[0] + x[1] + …` in four interleaved partial sums (a fixed order: the
-/// same bits every time).
-fn sum4(x: &[f64]) -> f64 {
-    let mut p = [0.0; 4];
-    let mut it = x.chunks_exact(4);
-    for ch in &mut it {
-        for (a, v) in p.iter_mut().zip(ch) {
-            *a += v;
-        }
-    }
-    for (a, v) in p.iter_mut().zip(it.remainder()) {
-        *a += v;
-    }
-    (p[0] + p[1]) + (p[2] + p[3])
-}
-
 /// How many rows ahead a sample's strided rows of the batch are prefetched
 /// (each row a few cache lines, `N·C` values apart: the hardware's stream
 /// prefetcher does not follow them).
@@ -392,12 +324,6 @@ fn prefetch_row<T>(p: *const T, c: usize) {
         losskit_math::lanes::prefetch(p.wrapping_add(k));
     }
     losskit_math::lanes::prefetch(p.wrapping_add(c.saturating_sub(1)));
-}
-
-/// The first two rows of `wd` values of `v`.
-fn two_rows(v: &mut [f64], wd: usize) -> [&mut [f64]; 2] {
-    let (x, y) = v[..2 * wd].split_at_mut(wd);
-    [x, y]
 }
 
 /// Grows `v` to at least `n` values.
@@ -652,22 +578,14 @@ const KEEP_BYTES: usize = 64 << 20;
 /// The recursions' scratch (see [`Sample::ext`] and [`Sample::log_space`]).
 #[derive(Default)]
 struct Scratch {
-    /// log α, `T` padded rows (log space); the blank cells' mantissas, `T`
-    /// rows of `S + 1` (extended-exponent form).
+    /// log α, `T` padded rows (log space).
     alpha: Vec<f64>,
-    /// α's exponents (extended-exponent form: the blank cells' rows).
-    alpha_e: Vec<f64>,
-    /// α's label cells' rows, mantissas and exponents (extended-exponent form).
-    alpha_l: Vec<f64>,
-    alpha_le: Vec<f64>,
     /// log β, `T` padded rows (log space).
     beta: Vec<f64>,
-    /// Two β rows of blank cells and two of label cells, mantissas and
-    /// exponents (extended-exponent form).
-    bm: Vec<f64>,
-    be: Vec<f64>,
-    blm: Vec<f64>,
-    ble: Vec<f64>,
+    /// α, `T` rows of cells (extended-exponent form).
+    ext_alpha: Grid,
+    /// β, two rows of cells (extended-exponent form).
+    ext_beta: Grid,
     /// `e^lp` per `(t, c)` in extended form: mantissa and exponent.
     pm: Vec<f64>,
     pe: Vec<f64>,
@@ -698,19 +616,70 @@ impl Scratch {
 
     /// Bytes held by the buffers that grow with `T`.
     fn bytes(&self) -> usize {
-        8 * [
-            &self.alpha,
-            &self.alpha_e,
-            &self.alpha_l,
-            &self.alpha_le,
-            &self.beta,
-            &self.pm,
-            &self.pe,
-            &self.lpf,
-        ]
-        .iter()
-        .map(|v| v.capacity())
-        .sum::<usize>()
+        let vecs = 8 * [&self.alpha, &self.beta, &self.pm, &self.pe, &self.lpf]
+            .iter()
+            .map(|v| v.capacity())
+            .sum::<usize>();
+        vecs + self.ext_alpha.bytes()
+    }
+}
+
+/// Rows of cells in the extended-exponent form ([`ctc_lanes::Cells`]): the
+/// blank cells' and the label cells' mantissas and exponents, `wd` cells a row.
+#[derive(Default)]
+struct Grid {
+    bm: Vec<f64>,
+    be: Vec<f64>,
+    lm: Vec<f64>,
+    le: Vec<f64>,
+}
+
+impl Grid {
+    /// Room for `rows` rows of `wd` cells.
+    fn grow(&mut self, rows: usize, wd: usize) {
+        for v in [&mut self.bm, &mut self.be, &mut self.lm, &mut self.le] {
+            at_least(v, rows * wd);
+        }
+    }
+
+    fn row(&self, r: usize, wd: usize) -> Cells<'_> {
+        let at = r * wd..(r + 1) * wd;
+        Cells {
+            b: Row { m: &self.bm[at.clone()], e: &self.be[at.clone()] },
+            l: Row { m: &self.lm[at.clone()], e: &self.le[at] },
+        }
+    }
+
+    fn row_mut(&mut self, r: usize, wd: usize) -> CellsMut<'_> {
+        let at = r * wd..(r + 1) * wd;
+        CellsMut {
+            b: RowMut { m: &mut self.bm[at.clone()], e: &mut self.be[at.clone()] },
+            l: RowMut { m: &mut self.lm[at.clone()], e: &mut self.le[at] },
+        }
+    }
+
+    /// Row `from` to read and row `to` (another one) to write.
+    fn pair(&mut self, from: usize, to: usize, wd: usize) -> (Cells<'_>, CellsMut<'_>) {
+        let [(bm, tbm), (be, tbe), (lm, tlm), (le, tle)] =
+            [&mut self.bm, &mut self.be, &mut self.lm, &mut self.le].map(|v| rows_of(v, from, to, wd));
+        let from = Cells { b: Row { m: bm, e: be }, l: Row { m: lm, e: le } };
+        let to = CellsMut { b: RowMut { m: tbm, e: tbe }, l: RowMut { m: tlm, e: tle } };
+        (from, to)
+    }
+
+    fn bytes(&self) -> usize {
+        8 * [&self.bm, &self.be, &self.lm, &self.le].iter().map(|v| v.capacity()).sum::<usize>()
+    }
+}
+
+/// Row `from` of `v` to read and row `to` (another one) to write, `wd` values each.
+fn rows_of(v: &mut [f64], from: usize, to: usize, wd: usize) -> (&[f64], &mut [f64]) {
+    if from < to {
+        let (a, b) = v.split_at_mut(to * wd);
+        (&a[from * wd..(from + 1) * wd], &mut b[..wd])
+    } else {
+        let (a, b) = v.split_at_mut(from * wd);
+        (&b[..wd], &mut a[to * wd..(to + 1) * wd])
     }
 }
 
