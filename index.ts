@@ -594,10 +594,11 @@ interface Work {
 interface Queued {
   /** Absent until a deferred call's first turn (see {@link runAsync}). */
   work: Work | undefined
-  /** A deferred call: allocates its fresh outputs and makes its work. */
-  make: (() => Work) | undefined
-  /** A deferred call: each argument's length at the call (−1: not a typed array). */
-  lengths: number[] | undefined
+  /**
+   * A deferred call: `make` allocates its fresh outputs and makes its work;
+   * `lengths` are its arguments' lengths at the call (−1: not a typed array).
+   */
+  deferred: { make: () => Work; lengths: number[] } | undefined
   fn: string
   args: unknown[]
   names: Map<number, string>
@@ -646,29 +647,13 @@ function pump(): void {
     const queue = quick.length > 0 ? quick : jobs
     const q = queue[0]
     if (q === undefined || left <= 0) break
+    if (q.work === undefined) {
+      // A deferred call's first turn: its allocation and parse count against the slice.
+      if (!begin(q)) queue.shift()
+      continue
+    }
     let status: number
     try {
-      if (q.work === undefined) {
-        // A deferred call's first turn: its arguments must be the ones it was
-        // called with (not detached or resized since), then its fresh outputs
-        // are allocated and the native call is made.
-        const changed = q.lengths?.findIndex((n, i) => n >= 0 && (q.args[i] as View).length !== n) ?? -1
-        if (changed >= 0) {
-          queue.shift()
-          settle(q, 2 + changed)
-          continue
-        }
-        try {
-          q.work = (q.make as () => Work)()
-        } catch (e) {
-          // Its errors already name the function.
-          queue.shift()
-          q.reject(e)
-          continue
-        }
-        // The allocation and the parse count against the slice: step next time round.
-        continue
-      }
       status = q.work.step(left)
     } catch (e) {
       queue.shift()
@@ -681,6 +666,29 @@ function pump(): void {
   }
   if (quick.length > 0 || jobs.length > 0) setImmediate(pump)
   else pumping = false
+}
+
+/**
+ * A deferred call's first turn (see {@link runAsync}): its arguments must be
+ * the ones it was called with (not detached or resized since), then its fresh
+ * outputs are allocated and its work is made. Returns false where the call was
+ * settled instead.
+ */
+function begin(q: Queued): boolean {
+  const { make, lengths } = q.deferred as NonNullable<Queued['deferred']>
+  const changed = lengths.findIndex((n, i) => n >= 0 && (q.args[i] as View).length !== n)
+  if (changed >= 0) {
+    settle(q, 2 + changed)
+    return false
+  }
+  try {
+    q.work = make()
+  } catch (e) {
+    // make's errors already name the function.
+    q.reject(e)
+    return false
+  }
+  return true
 }
 
 /**
@@ -734,10 +742,10 @@ function runAsync(
       return Promise.reject(e)
     }
   }
-  const lengths = deferred ? args.map((a) => (ArrayBuffer.isView(a) ? (a as View).length : -1)) : undefined
+  const lengths = deferred ? args.map((a) => (ArrayBuffer.isView(a) ? (a as View).length : -1)) : []
   const names = new Map<number, string>([...ins, ...outs])
   return new Promise((resolve, reject) => {
-    const q: Queued = { work, make: deferred ? make : undefined, lengths, fn, args, names, outs, finish, resolve, reject }
+    const q: Queued = { work, deferred: deferred ? { make, lengths } : undefined, fn, args, names, outs, finish, resolve, reject }
     ;(work?.small ? quick : jobs).push(q)
     if (!pumping) {
       pumping = true
