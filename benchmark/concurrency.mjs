@@ -127,13 +127,17 @@ export async function measureConcurrency() {
   // warm-up (thread pool, page tables of the inputs and gradOuts)
   L.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
   await A.crossEntropyWithGrad(input(0), tg, { gradOut: gradOuts[0] })
-  const LABEL = { fresh: 'fresh gradients', kept: 'fresh gradients, all 4 kept', gradOut: "caller's own gradOut" }
-  for (const mode of ['fresh', 'kept', 'gradOut']) {
-    const o = (k) => (mode === 'gradOut' ? { gradOut: gradOuts[k] } : undefined)
-    const results = mode === 'gradOut' ? 0 : resultBytes
-    // What a caller keeps of its result: the whole result ('kept') or its loss.
-    const keep = mode === 'kept' ? (r) => r : (r) => r.loss
-    const lossOf = mode === 'kept' ? (r) => r.loss : (v) => v
+  // Each way to call: its label, whether the callers give their own gradOut,
+  // and what a caller keeps of its result (the whole result, or its loss).
+  const MODES = {
+    fresh: { label: 'fresh gradients', own: false, keep: (r) => r.loss },
+    kept: { label: 'fresh gradients, all 4 kept', own: false, keep: (r) => r },
+    gradOut: { label: "caller's own gradOut", own: true, keep: (r) => r.loss },
+  }
+  const lossOf = (v) => (typeof v === 'number' ? v : v.loss)
+  for (const [mode, { label, own, keep }] of Object.entries(MODES)) {
+    const o = (k) => (own ? { gradOut: gradOuts[k] } : undefined)
+    const results = own ? 0 : resultBytes
     const s = []
     const a = []
     let same = true
@@ -160,7 +164,7 @@ export async function measureConcurrency() {
     const asyncMs = median(a.map((x) => x.ms))
     rows.push({
       mode,
-      label: LABEL[mode],
+      label,
       syncMs,
       asyncMs,
       ratio: asyncMs / syncMs,
