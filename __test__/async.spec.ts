@@ -796,13 +796,7 @@ test.serial('large async calls with fresh results allocate them at their own fir
   t.true(grew < n * c * 4, `making 4 calls allocated ${grew} bytes`)
   const got = await Promise.all(ps)
   xs.forEach((x, k) => {
-    const want = L.crossEntropyWithGrad(x, tg)
-    t.is(got[k].loss, want.loss, `call ${k}: loss`)
-    t.deepEqual(
-      Buffer.from(got[k].grad.data.buffer, got[k].grad.data.byteOffset, n * c * 4),
-      Buffer.from(want.grad.data.buffer, want.grad.data.byteOffset, n * c * 4),
-      `call ${k}: gradient bits`,
-    )
+    t.is(sameBits(got[k], L.crossEntropyWithGrad(x, tg)), undefined, `call ${k}`)
   })
 })
 
